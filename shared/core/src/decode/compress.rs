@@ -1,0 +1,182 @@
+//! Transparent, bounded decompression.
+//!
+//! Audit logs reach us gzip-compressed (CloudWatch Logs subscriptions, Firehose
+//! deliveries, exports; Firehose concatenates one gzip member per record),
+//! zlib-compressed (some producers of subscription payloads) or plain. The
+//! first bytes tell which. Every decompressed stream is capped, so a small
+//! hostile object cannot expand into gigabytes of memory or CPU time.
+
+use std::io::{self, BufRead, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use flate2::bufread::{MultiGzDecoder, ZlibDecoder};
+
+use super::error::ErrorKind;
+
+/// The compression of a stream, told from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    /// Not compressed.
+    Plain,
+    /// gzip, one or more members.
+    Gzip,
+    /// zlib (RFC 1950).
+    Zlib,
+}
+
+impl Codec {
+    /// Tells the codec from the first (at least two) bytes of a stream.
+    pub fn sniff(prefix: &[u8]) -> Self {
+        match prefix {
+            [0x1f, 0x8b, ..] => Self::Gzip,
+            // RFC 1950: deflate method, 32K window, header checksum a multiple of 31.
+            [cmf @ 0x78, flg, ..] if (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 => Self::Zlib,
+            _ => Self::Plain,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Gzip => "gzip",
+            Self::Zlib => "zlib",
+        }
+    }
+}
+
+/// Marker carried inside `io::Error` when a stream passes its size limit.
+#[derive(Debug)]
+pub(crate) struct LimitExceeded(pub u64);
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "decompressed data exceeds {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+/// A reader that fails once more than `limit` bytes have come through.
+struct Capped<R> {
+    inner: R,
+    remaining: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            // Exactly at the limit: only an error if there is more to come.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(LimitExceeded(self.limit))),
+            };
+        }
+        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Counts the compressed bytes consumed, so errors can say where they happened.
+struct Counted<R> {
+    inner: R,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.consumed.fetch_add(amt as u64, Ordering::Relaxed);
+        self.inner.consume(amt);
+    }
+}
+
+/// A decompressed view of a stream, plus what is needed to explain its errors.
+pub(crate) struct Opened<'a> {
+    pub reader: Box<dyn BufRead + 'a>,
+    pub why: Explainer,
+}
+
+/// Explains read errors of an opened stream.
+pub(crate) struct Explainer {
+    codec: Codec,
+    consumed: Arc<AtomicU64>,
+}
+
+impl Explainer {
+    /// Turns a read error from this stream into the decoder's error kind.
+    pub fn explain(&self, error: io::Error) -> ErrorKind {
+        if let Some(LimitExceeded(limit)) = error.get_ref().and_then(|e| e.downcast_ref()) {
+            return ErrorKind::DecompressedTooLarge { limit: *limit };
+        }
+        match self.codec {
+            Codec::Plain => ErrorKind::Io(error),
+            codec => ErrorKind::Decompress {
+                codec: codec.name(),
+                offset: self.consumed.load(Ordering::Relaxed),
+                message: error.to_string(),
+            },
+        }
+    }
+}
+
+/// Read buffer size: large enough that memchr scans long runs between refills.
+pub(crate) const BUFFER: usize = 256 * 1024;
+
+/// Opens `input`, decompressing it if its first bytes say so, with at most
+/// `limit` decompressed bytes allowed through.
+pub(crate) fn open<'a, R: BufRead + 'a>(mut input: R, limit: u64) -> io::Result<Opened<'a>> {
+    let codec = Codec::sniff(input.fill_buf()?);
+    let consumed = Arc::new(AtomicU64::new(0));
+    let counted = Counted { inner: input, consumed: Arc::clone(&consumed) };
+    let reader: Box<dyn BufRead + 'a> = match codec {
+        Codec::Plain => Box::new(counted),
+        Codec::Gzip => Box::new(io::BufReader::with_capacity(
+            BUFFER,
+            Capped { inner: MultiGzDecoder::new(counted), remaining: limit, limit },
+        )),
+        Codec::Zlib => Box::new(io::BufReader::with_capacity(
+            BUFFER,
+            Capped { inner: ZlibDecoder::new(counted), remaining: limit, limit },
+        )),
+    };
+    Ok(Opened { reader, why: Explainer { codec, consumed } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_gzip_zlib_and_plain() {
+        assert_eq!(Codec::sniff(&[0x1f, 0x8b, 8]), Codec::Gzip);
+        assert_eq!(Codec::sniff(&[0x78, 0xda]), Codec::Zlib);
+        assert_eq!(Codec::sniff(&[0x78, 0x9c]), Codec::Zlib);
+        assert_eq!(Codec::sniff(b"{\"kind\""), Codec::Plain);
+        assert_eq!(Codec::sniff(b"x"), Codec::Plain);
+    }
+
+    #[test]
+    fn capped_reader_fails_only_past_the_limit() {
+        let mut exact = Capped { inner: &b"abcd"[..], remaining: 4, limit: 4 };
+        let mut out = Vec::new();
+        assert!(exact.read_to_end(&mut out).is_ok());
+        let mut over = Capped { inner: &b"abcde"[..], remaining: 4, limit: 4 };
+        let err = over.read_to_end(&mut Vec::new()).err();
+        assert!(err.is_some_and(|e| e.get_ref().is_some_and(|i| i.is::<LimitExceeded>())));
+    }
+}

@@ -1,0 +1,529 @@
+//! Decoding every form in which EKS audit logs are delivered.
+//!
+//! One entry point takes any input, in any framing, compressed or not:
+//!
+//! | delivery | what the bytes are |
+//! |---|---|
+//! | CloudWatch Logs subscription → Lambda | `{"awslogs":{"data":base64(gzip(envelope))}}` |
+//! | subscription → Kinesis → Lambda | `{"Records":[{"kinesis":{"data":base64(gzip(envelope))}}]}` |
+//! | subscription → Firehose transformation | `{"records":[{"data":base64(gzip(envelope))}]}` |
+//! | subscription → Firehose → S3 | one gzip member per envelope, no delimiter; or decompressed envelopes, with or without newlines; or message text only |
+//! | CreateExportTask → S3 | gzip lines `<RFC 3339 time> <audit event>` |
+//! | anything else → S3 or a file | gzip or plain JSON lines of audit events |
+//!
+//! The layers nest (a Lambda payload holds base64 of gzip of an envelope, whose
+//! log events hold audit events as JSON strings), so decoding is recursive:
+//! decompress, sniff the framing, split into records, and for each record
+//! either descend into its payload or judge it as an audit event.
+//!
+//! Every record is accounted for in [`Counts`]: kept, denied, skipped with a
+//! reason, or malformed; damage to a whole input (truncated gzip, a gzip bomb,
+//! an unknown format) is an input error. Each failure is passed to the sink as
+//! a [`DecodeError`] naming the input and the position, and decoding goes on
+//! with the next record. Nothing panics on input.
+
+mod compress;
+mod error;
+mod framing;
+
+use std::borrow::Cow;
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+pub use compress::Codec;
+pub use error::{DecodeError, ErrorKind, Location};
+
+use crate::audit::AuditEvent;
+use crate::filter::{self, Header, SkipReason, Verdict};
+use framing::{Framing, Item, Lines, Shape, Values};
+
+/// Bounds on what one input may cost.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Most decompressed bytes accepted from one top-level input.
+    pub max_decompressed_bytes: u64,
+    /// Most decompressed bytes accepted from one base64 payload inside a
+    /// Lambda event (CloudWatch Logs sends at most about 1 MB compressed).
+    pub max_payload_bytes: u64,
+    /// Largest single record (line or JSON object). EKS audit events are at
+    /// most 256 KB; envelopes a few MB.
+    pub max_record_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_decompressed_bytes: 8 << 30,
+            max_payload_bytes: 64 << 20,
+            max_record_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Whether an event was a successful write or a refused one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A successful write to a tracked object.
+    Kept,
+    /// A write refused by authorization (HTTP 403): a signal of probing.
+    Denied,
+}
+
+/// Where a log event came from, when the delivery says.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LogSource {
+    /// AWS account that owns the log group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Log group, `/aws/eks/<cluster>/cluster` for EKS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_group: Option<String>,
+    /// Log stream, `kube-apiserver-audit-<hash>` for audit logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_stream: Option<String>,
+    /// CloudWatch Logs event id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+}
+
+impl LogSource {
+    /// The EKS cluster name, read from a `/aws/eks/<cluster>/cluster` log group.
+    pub fn cluster(&self) -> Option<&str> {
+        let group = self.log_group.as_deref()?;
+        group.strip_prefix("/aws/eks/")?.strip_suffix("/cluster").filter(|c| !c.is_empty() && !c.contains('/'))
+    }
+}
+
+/// An audit event that passed the relevance filter.
+#[derive(Clone, Debug)]
+pub struct EventRecord {
+    /// The event.
+    pub event: AuditEvent,
+    /// Successful or denied.
+    pub outcome: Outcome,
+    /// Where it was read.
+    pub location: Location,
+    /// The log group and stream it was delivered from, if known.
+    pub source: LogSource,
+}
+
+/// What the decoder hands to its sink.
+#[derive(Debug)]
+pub enum Decoded {
+    /// A relevant audit event.
+    Event(Box<EventRecord>),
+    /// A record or input that could not be decoded.
+    Failed(DecodeError),
+}
+
+/// Records skipped, by reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Not a write to a tracked resource.
+    pub not_relevant: u64,
+    /// Writes to the `status` subresource.
+    pub status_subresource: u64,
+    /// Writes that failed for reasons other than authorization.
+    pub unsuccessful: u64,
+    /// Stages other than `ResponseComplete`.
+    pub incomplete_stage: u64,
+    /// JSON that is not an audit event.
+    pub not_audit_event: u64,
+    /// CloudWatch Logs `CONTROL_MESSAGE` health checks.
+    pub control_message: u64,
+}
+
+impl Skipped {
+    /// All skipped records.
+    pub fn total(&self) -> u64 {
+        self.not_relevant
+            + self.status_subresource
+            + self.unsuccessful
+            + self.incomplete_stage
+            + self.not_audit_event
+            + self.control_message
+    }
+
+    fn add(&mut self, reason: SkipReason) {
+        match reason {
+            SkipReason::NotRelevant => self.not_relevant += 1,
+            SkipReason::StatusSubresource => self.status_subresource += 1,
+            SkipReason::Unsuccessful => self.unsuccessful += 1,
+            SkipReason::IncompleteStage => self.incomplete_stage += 1,
+            SkipReason::NotAuditEvent => self.not_audit_event += 1,
+        }
+    }
+}
+
+/// The account of one or more inputs: `records == kept + denied + skipped + malformed`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Leaf records read (audit lines, log events, control messages).
+    pub records: u64,
+    /// Successful writes to tracked objects.
+    pub kept: u64,
+    /// Writes refused by authorization.
+    pub denied: u64,
+    /// Records passed over, by reason.
+    pub skipped: Skipped,
+    /// Records that could not be decoded.
+    pub malformed: u64,
+    /// Inputs, or parts of inputs, that could not be read at all (truncated
+    /// or corrupt compression, size limits, unknown formats, read errors).
+    pub input_errors: u64,
+    /// Decompressed bytes read from top-level inputs.
+    pub bytes: u64,
+}
+
+impl Counts {
+    /// Adds another input's counts to these.
+    pub fn merge(&mut self, other: &Counts) {
+        self.records += other.records;
+        self.kept += other.kept;
+        self.denied += other.denied;
+        self.malformed += other.malformed;
+        self.input_errors += other.input_errors;
+        self.bytes += other.bytes;
+        let (s, o) = (&mut self.skipped, &other.skipped);
+        s.not_relevant += o.not_relevant;
+        s.status_subresource += o.status_subresource;
+        s.unsuccessful += o.unsuccessful;
+        s.incomplete_stage += o.incomplete_stage;
+        s.not_audit_event += o.not_audit_event;
+        s.control_message += o.control_message;
+    }
+}
+
+/// Decodes one input read from `reader`, passing relevant events and failures
+/// to `sink`, and returns its counts. `input` names it in every error.
+pub fn decode_reader<R: Read>(
+    input: &str,
+    reader: R,
+    limits: &Limits,
+    sink: &mut dyn FnMut(Decoded),
+) -> Counts {
+    let mut decoder = Decoder { limits, sink, counts: Counts::default() };
+    let location = Location::input(Arc::from(input));
+    let bytes = decoder.stream(&location, BufReader::with_capacity(compress::BUFFER, reader), limits.max_decompressed_bytes);
+    decoder.counts.bytes = bytes;
+    decoder.counts
+}
+
+/// Decodes one input held in memory (a Lambda event payload, a small object).
+pub fn decode_bytes(input: &str, bytes: &[u8], limits: &Limits, sink: &mut dyn FnMut(Decoded)) -> Counts {
+    let mut decoder = Decoder { limits, sink, counts: Counts::default() };
+    let location = Location::input(Arc::from(input));
+    let read = decoder.stream(&location, bytes, limits.max_decompressed_bytes);
+    decoder.counts.bytes = read;
+    decoder.counts
+}
+
+struct Decoder<'a> {
+    limits: &'a Limits,
+    sink: &'a mut dyn FnMut(Decoded),
+    counts: Counts,
+}
+
+/// A CloudWatch Logs subscription envelope, log messages left as raw JSON strings.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    message_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    owner: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    log_group: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    log_stream: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    log_events: Vec<LogEvent<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LogEvent<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct LambdaLogs<'a> {
+    #[serde(borrow)]
+    awslogs: LambdaLogsData<'a>,
+}
+
+#[derive(Deserialize)]
+struct LambdaLogsData<'a> {
+    #[serde(borrow)]
+    data: Cow<'a, str>,
+}
+
+/// Kinesis (`Records[].kinesis.data`) and Firehose (`records[].data`) Lambda events.
+#[derive(Deserialize)]
+struct LambdaRecords<'a> {
+    #[serde(borrow, alias = "records", rename = "Records")]
+    records: Vec<LambdaRecord<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LambdaRecord<'a> {
+    #[serde(borrow, default)]
+    kinesis: Option<KinesisData<'a>>,
+    #[serde(borrow, default)]
+    data: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    s3: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "eventVersion")]
+    event_version: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct KinesisData<'a> {
+    #[serde(borrow)]
+    data: Cow<'a, str>,
+}
+
+impl Decoder<'_> {
+    fn fail(&mut self, location: Location, kind: ErrorKind, whole_input: bool) {
+        if whole_input {
+            self.counts.input_errors += 1;
+        } else {
+            self.counts.records += 1;
+            self.counts.malformed += 1;
+        }
+        (self.sink)(Decoded::Failed(DecodeError { location, kind }));
+    }
+
+    /// Decompresses, sniffs and splits one stream. Returns the decompressed bytes read.
+    fn stream<R: BufRead>(&mut self, location: &Location, reader: R, limit: u64) -> u64 {
+        let compress::Opened { mut reader, why } = match compress::open(reader, limit) {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.fail(location.clone(), ErrorKind::Io(e), true);
+                return 0;
+            }
+        };
+        let framing = match reader.fill_buf() {
+            Ok(window) => framing::sniff(window, window.is_empty()),
+            Err(e) => {
+                let kind = why.explain(e);
+                self.fail(location.child("byte 0"), kind, true);
+                return 0;
+            }
+        };
+        match framing {
+            Framing::Empty => 0,
+            Framing::Unknown(what) => {
+                self.fail(location.clone(), ErrorKind::UnknownFormat(what), true);
+                0
+            }
+            Framing::Lines => {
+                let max = self.limits.max_record_bytes;
+                let mut lines = Lines::new(&mut reader, max);
+                loop {
+                    match lines.next_item() {
+                        Ok(None) => break,
+                        Ok(Some(Item::Record { line, bytes, .. })) => self.line(location, line, bytes),
+                        Ok(Some(Item::Bad { line, error, .. })) => {
+                            self.fail(location.child(format_args!("line {line}")), error, false);
+                        }
+                        Err(e) => {
+                            let at = location.child(format_args!("decompressed byte {}", lines.offset()));
+                            let kind = why.explain(e);
+                            self.fail(at, kind, true);
+                            return lines.offset();
+                        }
+                    }
+                }
+                lines.offset()
+            }
+            Framing::Values => {
+                let max = self.limits.max_record_bytes;
+                let mut values = Values::new(&mut reader, max);
+                loop {
+                    match values.next_item() {
+                        Ok(None) => break,
+                        Ok(Some(Item::Record { offset, line, bytes })) => {
+                            self.value(&location.child(format_args!("byte {offset} (line {line})")), bytes);
+                        }
+                        Ok(Some(Item::Bad { offset, line, error })) => {
+                            self.fail(location.child(format_args!("byte {offset} (line {line})")), error, false);
+                        }
+                        Err(e) => {
+                            let at = location.child(format_args!("decompressed byte {}", values.offset()));
+                            let kind = why.explain(e);
+                            self.fail(at, kind, true);
+                            return values.offset();
+                        }
+                    }
+                }
+                values.offset()
+            }
+        }
+    }
+
+    /// One line of a lines stream: an audit event, or a timestamped export line holding one.
+    fn line(&mut self, location: &Location, line: u64, bytes: &[u8]) {
+        let trimmed = bytes.trim_ascii();
+        if trimmed.is_empty() {
+            return;
+        }
+        let at = || location.child(format_args!("line {line}"));
+        if trimmed.first() == Some(&b'{') {
+            self.message(trimmed, false, &at, &LogSource::default());
+        } else if let Some((_, message)) = framing::split_export_line(trimmed) {
+            self.message(message.trim_ascii(), false, &at, &LogSource::default());
+        } else {
+            self.fail(at(), ErrorKind::NotJsonLine, false);
+        }
+    }
+
+    /// One JSON object of a values stream.
+    fn value(&mut self, location: &Location, bytes: &[u8]) {
+        match framing::shape(bytes) {
+            Shape::Event => self.message(bytes, false, &|| location.clone(), &LogSource::default()),
+            Shape::Envelope => self.envelope(location, bytes),
+            Shape::LambdaLogs => match serde_json::from_slice::<LambdaLogs<'_>>(bytes) {
+                Ok(event) => self.payload(&location.child("awslogs.data"), "awslogs.data", &event.awslogs.data),
+                Err(e) => self.fail(location.clone(), ErrorKind::Json(e), false),
+            },
+            Shape::Records => match serde_json::from_slice::<LambdaRecords<'_>>(bytes) {
+                Ok(event) => {
+                    for (i, record) in event.records.iter().enumerate() {
+                        self.lambda_record(location, i, record);
+                    }
+                }
+                Err(e) => self.fail(location.clone(), ErrorKind::Json(e), false),
+            },
+        }
+    }
+
+    fn lambda_record(&mut self, location: &Location, i: usize, record: &LambdaRecord<'_>) {
+        if let Some(kinesis) = &record.kinesis {
+            let at = location.child(format_args!("Records[{i}].kinesis.data"));
+            self.payload(&at, "kinesis.data", &kinesis.data);
+        } else if let Some(data) = &record.data {
+            self.payload(&location.child(format_args!("records[{i}].data")), "data", data);
+        } else {
+            let what = if record.s3.is_some() {
+                "an S3 event notification: decode the object it names, not the notification"
+            } else if record.event_version.is_some() {
+                "a CloudTrail record: read it as identity input"
+            } else {
+                "a Lambda event record with neither kinesis.data nor data"
+            };
+            self.fail(location.child(format_args!("Records[{i}]")), ErrorKind::UnknownFormat(what.into()), true);
+        }
+    }
+
+    /// A base64 payload: decoded, then decoded again as a stream of its own.
+    fn payload(&mut self, location: &Location, field: &'static str, data: &str) {
+        match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
+            Ok(bytes) => {
+                self.stream(location, &bytes[..], self.limits.max_payload_bytes);
+            }
+            Err(e) => self.fail(location.clone(), ErrorKind::Base64 { field, message: e.to_string() }, false),
+        }
+    }
+
+    fn envelope(&mut self, location: &Location, bytes: &[u8]) {
+        let envelope = match serde_json::from_slice::<Envelope<'_>>(bytes) {
+            Ok(envelope) => envelope,
+            Err(e) => return self.fail(location.clone(), ErrorKind::Json(e), false),
+        };
+        if envelope.message_type.as_deref() == Some("CONTROL_MESSAGE") {
+            self.counts.records += 1;
+            self.counts.skipped.control_message += 1;
+            return;
+        }
+        let mut source = LogSource {
+            owner: envelope.owner.map(Cow::into_owned),
+            log_group: envelope.log_group.map(Cow::into_owned),
+            log_stream: envelope.log_stream.map(Cow::into_owned),
+            event_id: None,
+        };
+        for (i, log_event) in envelope.log_events.iter().enumerate() {
+            let raw = log_event.message.get().as_bytes();
+            let at = || location.child(format_args!("logEvents[{i}]"));
+            if filter::prefilter(raw, true) {
+                source.event_id = log_event.id.as_deref().map(str::to_owned);
+            }
+            match raw.first() {
+                // The usual case: the audit event as a JSON string.
+                Some(b'"') => self.message(raw, true, &at, &source),
+                // Tolerated: a producer that embedded the object itself.
+                Some(b'{') => self.message(raw, false, &at, &source),
+                _ => {
+                    self.counts.records += 1;
+                    self.counts.skipped.not_audit_event += 1;
+                }
+            }
+        }
+    }
+
+    /// One candidate audit event. `escaped`: `bytes` is a JSON string literal holding it.
+    fn message(&mut self, bytes: &[u8], escaped: bool, at: &dyn Fn() -> Location, source: &LogSource) {
+        if !filter::prefilter(bytes, escaped) {
+            self.counts.records += 1;
+            self.counts.skipped.not_relevant += 1;
+            return;
+        }
+        let unescaped;
+        let json = if escaped {
+            match serde_json::from_slice::<String>(bytes) {
+                Ok(s) => {
+                    unescaped = s;
+                    unescaped.as_bytes()
+                }
+                Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
+            }
+        } else {
+            bytes
+        };
+        let verdict = match serde_json::from_slice::<Header<'_>>(json) {
+            Ok(header) => filter::judge(&header),
+            Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
+        };
+        let outcome = match verdict {
+            Verdict::Skip(reason) => {
+                self.counts.records += 1;
+                self.counts.skipped.add(reason);
+                return;
+            }
+            Verdict::Kept => Outcome::Kept,
+            Verdict::Denied => Outcome::Denied,
+        };
+        match serde_json::from_slice::<AuditEvent>(json) {
+            Ok(event) => {
+                self.counts.records += 1;
+                match outcome {
+                    Outcome::Kept => self.counts.kept += 1,
+                    Outcome::Denied => self.counts.denied += 1,
+                }
+                let record = EventRecord { event, outcome, location: at(), source: source.clone() };
+                (self.sink)(Decoded::Event(Box::new(record)));
+            }
+            Err(e) => self.fail(at(), ErrorKind::Json(e), false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_name_comes_from_the_eks_log_group() {
+        let source = |g: &str| LogSource { log_group: Some(g.into()), ..LogSource::default() };
+        assert_eq!(source("/aws/eks/prod-eu/cluster").cluster(), Some("prod-eu"));
+        assert_eq!(source("/aws/lambda/x").cluster(), None);
+        assert_eq!(source("/aws/eks//cluster").cluster(), None);
+    }
+}

@@ -1,0 +1,49 @@
+//! Rendering attacker-controlled strings as plain text.
+//!
+//! Annotation values, object names and user agents come from whoever wrote the
+//! object. Printed raw, a newline forges extra output lines and an ANSI escape
+//! rewrites the reader's terminal, so every such string passes through
+//! [`escape`] before it reaches text output. JSON output needs no help: the
+//! serialiser escapes control characters itself.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+/// Escapes control characters (C0, DEL, C1, including ESC and newlines) and
+/// Unicode bidirectional overrides as `\u{…}`, leaving other text untouched.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if needs_escape(c) {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn plain_text_is_borrowed_unchanged() {
+        assert!(matches!(escape("web-01.example.com"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn newlines_ansi_and_bidi_overrides_are_escaped() {
+        assert_eq!(escape("a\nb"), "a\\u{a}b");
+        assert_eq!(escape("\u{1b}[31mred"), "\\u{1b}[31mred");
+        assert_eq!(escape("x\u{202e}y"), "x\\u{202e}y");
+    }
+}
