@@ -1,1 +1,8 @@
+//! Workspace-level integration tests, compiled into one binary.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod conformance;
+mod framings;
+mod hostile;

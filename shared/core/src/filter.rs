@@ -31,9 +31,12 @@ pub const RESOURCES: &[(&str, &[&str])] = &[
     ("httproutes", &["gateway.networking.k8s.io"]),
 ];
 
-/// True if `group`/`resource` is one of the [`RESOURCES`].
-pub fn is_tracked(group: &str, resource: &str) -> bool {
-    RESOURCES.iter().any(|(r, groups)| *r == resource && groups.contains(&group))
+/// True if `group`/`resource` is one of the [`RESOURCES`]. A record without
+/// an API group is matched on the resource alone: the API server always
+/// writes the group, but hand-made and re-exported records often drop it,
+/// and no core-group resource shares a name with a tracked one in another group.
+pub fn is_tracked(group: Option<&str>, resource: &str) -> bool {
+    RESOURCES.iter().any(|(r, groups)| *r == resource && group.is_none_or(|g| groups.contains(&g)))
 }
 
 struct Patterns {
@@ -88,7 +91,8 @@ pub fn prefilter(bytes: &[u8], escaped: bool) -> bool {
     use std::sync::OnceLock;
     static PLAIN: OnceLock<Patterns> = OnceLock::new();
     static ESCAPED: OnceLock<Patterns> = OnceLock::new();
-    let p = if escaped { ESCAPED.get_or_init(|| Patterns::new(true)) } else { PLAIN.get_or_init(|| Patterns::new(false)) };
+    let p =
+        if escaped { ESCAPED.get_or_init(|| Patterns::new(true)) } else { PLAIN.get_or_init(|| Patterns::new(false)) };
     p.key_has_value(bytes, &p.verb_key, &p.verbs) && p.key_has_value(bytes, &p.resource_key, &p.resources)
 }
 
@@ -171,7 +175,7 @@ pub fn judge(header: &Header<'_>) -> Verdict {
     let verb = header.verb.as_deref().unwrap_or_default();
     let Some(object) = &header.object_ref else { return Verdict::Skip(SkipReason::NotRelevant) };
     let resource = object.resource.as_deref().unwrap_or_default();
-    let group = object.api_group.as_deref().unwrap_or_default();
+    let group = object.api_group.as_deref();
     if !WRITE_VERBS.contains(&verb) || !is_tracked(group, resource) {
         return Verdict::Skip(SkipReason::NotRelevant);
     }
@@ -242,5 +246,11 @@ mod tests {
             Verdict::Kept
         );
         assert_eq!(verdict(r#"{"kind":"Status","verb":"create"}"#), Verdict::Skip(SkipReason::NotAuditEvent));
+        // No group at all: matched on the resource name.
+        assert_eq!(verdict(r#"{"verb":"update","objectRef":{"resource":"ingresses"}}"#), Verdict::Kept);
+        assert_eq!(
+            verdict(r#"{"verb":"update","objectRef":{"resource":"ingresses","apiGroup":""}}"#),
+            Verdict::Skip(SkipReason::NotRelevant)
+        );
     }
 }

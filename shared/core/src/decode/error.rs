@@ -29,11 +29,7 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.at.is_empty() {
-            write!(f, "{}", self.input)
-        } else {
-            write!(f, "{}: {}", self.input, self.at)
-        }
+        if self.at.is_empty() { write!(f, "{}", self.input) } else { write!(f, "{}: {}", self.input, self.at) }
     }
 }
 

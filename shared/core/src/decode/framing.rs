@@ -31,7 +31,7 @@ pub(crate) enum Framing {
 /// Top-level keys of a subscription envelope or a Lambda event payload.
 const WRAPPER_KEYS: &[&[u8]] = &[b"messageType", b"logEvents", b"awslogs", b"Records", b"records"];
 /// Top-level keys of which an audit event has at least one.
-const AUDIT_KEYS: &[&[u8]] = &[b"auditID", b"objectRef", b"verb", b"requestURI", b"stage"];
+const AUDIT_KEYS: &[&[u8]] = &[b"kind", b"apiVersion", b"auditID", b"objectRef", b"verb", b"requestURI", b"stage"];
 
 pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -361,7 +361,11 @@ impl<R: BufRead> Values<R> {
         let (offset, line) = (self.offset, self.line);
         if first != b'{' {
             self.resync = true;
-            return Ok(Some(Item::Bad { offset, line, error: super::error::ErrorKind::UnexpectedByte { byte: first } }));
+            return Ok(Some(Item::Bad {
+                offset,
+                line,
+                error: super::error::ErrorKind::UnexpectedByte { byte: first },
+            }));
         }
         self.buf.clear();
         let mut depth = Depth::default();
@@ -449,10 +453,7 @@ mod tests {
     #[test]
     fn splits_concatenated_objects_with_braces_and_escapes_in_strings() {
         let got = values(b"{\"a\":\"}{\\\"\"}{\"b\":{\"c\":1}}\n\n{\"d\":2}");
-        assert_eq!(
-            got,
-            vec![Ok("{\"a\":\"}{\\\"\"}".into()), Ok("{\"b\":{\"c\":1}}".into()), Ok("{\"d\":2}".into())]
-        );
+        assert_eq!(got, vec![Ok("{\"a\":\"}{\\\"\"}".into()), Ok("{\"b\":{\"c\":1}}".into()), Ok("{\"d\":2}".into())]);
     }
 
     #[test]

@@ -56,11 +56,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_decompressed_bytes: 8 << 30,
-            max_payload_bytes: 64 << 20,
-            max_record_bytes: 16 << 20,
-        }
+        Self { max_decompressed_bytes: 8 << 30, max_payload_bytes: 64 << 20, max_record_bytes: 16 << 20 }
     }
 }
 
@@ -201,15 +197,11 @@ impl Counts {
 
 /// Decodes one input read from `reader`, passing relevant events and failures
 /// to `sink`, and returns its counts. `input` names it in every error.
-pub fn decode_reader<R: Read>(
-    input: &str,
-    reader: R,
-    limits: &Limits,
-    sink: &mut dyn FnMut(Decoded),
-) -> Counts {
+pub fn decode_reader<R: Read>(input: &str, reader: R, limits: &Limits, sink: &mut dyn FnMut(Decoded)) -> Counts {
     let mut decoder = Decoder { limits, sink, counts: Counts::default() };
     let location = Location::input(Arc::from(input));
-    let bytes = decoder.stream(&location, BufReader::with_capacity(compress::BUFFER, reader), limits.max_decompressed_bytes);
+    let bytes =
+        decoder.stream(&location, BufReader::with_capacity(compress::BUFFER, reader), limits.max_decompressed_bytes);
     decoder.counts.bytes = bytes;
     decoder.counts
 }
@@ -470,7 +462,17 @@ impl Decoder<'_> {
 
     /// One candidate audit event. `escaped`: `bytes` is a JSON string literal holding it.
     fn message(&mut self, bytes: &[u8], escaped: bool, at: &dyn Fn() -> Location, source: &LogSource) {
-        if !filter::prefilter(bytes, escaped) {
+        // A record that does not end like a JSON object was cut short (and may
+        // have lost the very fields the prefilter looks for): parse it, so the
+        // damage is reported rather than counted as irrelevant.
+        let (start, end): (&[u8], &[u8]) = if escaped { (b"\"{", b"}\"") } else { (b"{", b"}") };
+        if !bytes.starts_with(start) {
+            // Plain log text (a Lambda's own log lines, a health message).
+            self.counts.records += 1;
+            self.counts.skipped.not_audit_event += 1;
+            return;
+        }
+        if bytes.ends_with(end) && !filter::prefilter(bytes, escaped) {
             self.counts.records += 1;
             self.counts.skipped.not_relevant += 1;
             return;

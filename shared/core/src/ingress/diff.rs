@@ -198,10 +198,12 @@ pub fn diff(old: &IngressState, new: &IngressState) -> Vec<Change> {
 }
 
 type PathKey<'a> = (Option<&'a str>, Option<&'a str>);
+/// Path → (path type, backend).
+type Paths<'a> = BTreeMap<Option<&'a str>, (Option<&'a str>, Option<&'a Backend>)>;
 
 /// Host → path → (path type, backend); later duplicates win, as in the controllers.
-fn routes(state: &IngressState) -> BTreeMap<Option<&str>, BTreeMap<Option<&str>, (Option<&str>, Option<&Backend>)>> {
-    let mut out: BTreeMap<_, BTreeMap<_, _>> = BTreeMap::new();
+fn routes(state: &IngressState) -> BTreeMap<Option<&str>, Paths<'_>> {
+    let mut out: BTreeMap<_, Paths<'_>> = BTreeMap::new();
     for rule in &state.rules {
         let paths = out.entry(rule.host.as_deref()).or_default();
         for p in &rule.paths {
@@ -222,16 +224,13 @@ fn rules(old: &IngressState, new: &IngressState, out: &mut Vec<Change>) {
             out.push(Change::HostAdded { host: owned(*host) });
             continue;
         };
-        let keys: BTreeSet<PathKey<'_>> =
-            old_paths.keys().chain(paths.keys()).map(|p| (*host, *p)).collect();
+        let keys: BTreeSet<PathKey<'_>> = old_paths.keys().chain(paths.keys()).map(|p| (*host, *p)).collect();
         for (_, path) in keys {
             match (old_paths.get(&path), paths.get(&path)) {
                 (Some(_), None) => out.push(Change::PathRemoved { host: owned(*host), path: owned(path) }),
-                (None, Some((_, backend))) => out.push(Change::PathAdded {
-                    host: owned(*host),
-                    path: owned(path),
-                    backend: backend.cloned(),
-                }),
+                (None, Some((_, backend))) => {
+                    out.push(Change::PathAdded { host: owned(*host), path: owned(path), backend: backend.cloned() })
+                }
                 (Some((old_type, old_backend)), Some((new_type, new_backend))) => {
                     if old_backend != new_backend {
                         out.push(Change::BackendChanged {
@@ -280,8 +279,7 @@ fn tls(old: &IngressState, new: &IngressState, out: &mut Vec<Change>) {
         });
         return;
     }
-    let dropped: Vec<String> =
-        before.keys().filter(|h| !after.contains_key(*h)).map(|h| (*h).to_owned()).collect();
+    let dropped: Vec<String> = before.keys().filter(|h| !after.contains_key(*h)).map(|h| (*h).to_owned()).collect();
     if !dropped.is_empty() {
         out.push(Change::TlsHostsDropped { hosts: dropped });
     }
@@ -464,10 +462,13 @@ impl fmt::Display for Change {
                 write!(f, "invalid source ranges in {}: {}", escape(annotation), bad.join(", "))
             }
             Self::Annotation { annotation, kind, action, from, to, .. } => {
-                let kind = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                let kind =
+                    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
                 match action {
                     Action::Added => write!(f, "{kind} annotation added: {} = {}", escape(annotation), opt(to)),
-                    Action::Removed => write!(f, "{kind} annotation removed: {} (was {})", escape(annotation), opt(from)),
+                    Action::Removed => {
+                        write!(f, "{kind} annotation removed: {} (was {})", escape(annotation), opt(from))
+                    }
                     Action::Changed => {
                         write!(f, "{kind} annotation changed: {}: {} -> {}", escape(annotation), opt(from), opt(to))
                     }
@@ -547,7 +548,9 @@ mod tests {
     fn an_invalid_entry_is_reported_not_ignored() {
         let old = state(json!({ALLOW: "10.0.0.0/8"}), spec());
         let new = state(json!({ALLOW: "10.0.0.0/8, 10.0.0.0/99"}), spec());
-        assert!(matches!(&diff(&old, &new)[..], [Change::SourceRangeInvalid { entries, .. }] if entries[0].entry == "10.0.0.0/99"));
+        assert!(
+            matches!(&diff(&old, &new)[..], [Change::SourceRangeInvalid { entries, .. }] if entries[0].entry == "10.0.0.0/99")
+        );
     }
 
     #[test]
@@ -606,10 +609,16 @@ mod tests {
         let old = state(json!({"nginx.ingress.kubernetes.io/auth-url": "https://auth/check"}), spec());
         let new = state(json!({snippet: "more_clear_headers \"Strict-Transport-Security\";"}), spec());
         let changes = diff(&old, &new);
-        assert!(changes.iter().any(|c| matches!(c,
-            Change::Annotation { kind: AnnotationKind::Auth, action: Action::Removed, .. })));
-        assert!(changes.iter().any(|c| matches!(c,
-            Change::Annotation { kind: AnnotationKind::Snippet, action: Action::Added, .. })));
+        assert!(
+            changes
+                .iter()
+                .any(|c| matches!(c, Change::Annotation { kind: AnnotationKind::Auth, action: Action::Removed, .. }))
+        );
+        assert!(
+            changes
+                .iter()
+                .any(|c| matches!(c, Change::Annotation { kind: AnnotationKind::Snippet, action: Action::Added, .. }))
+        );
     }
 
     #[test]

@@ -165,7 +165,9 @@ impl IngressState {
 
     /// Every backend: the default and each path's.
     pub fn backends(&self) -> impl Iterator<Item = &Backend> {
-        self.default_backend.iter().chain(self.rules.iter().flat_map(|r| r.paths.iter().filter_map(|p| p.backend.as_ref())))
+        self.default_backend
+            .iter()
+            .chain(self.rules.iter().flat_map(|r| r.paths.iter().filter_map(|p| p.backend.as_ref())))
     }
 }
 
