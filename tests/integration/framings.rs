@@ -132,3 +132,22 @@ fn decoding_a_reader_streams_the_same_result() {
     assert_eq!(counts.records, 7);
     assert_eq!(counts.bytes, json_lines(&history()).len() as u64);
 }
+
+#[test]
+fn skipped_records_are_reported_with_reason_and_place_when_asked() {
+    let options = sentinel_core::decode::Options { report_skipped: true, ..Default::default() };
+    let d = decode_options("kinesis", kinesis_event(&[envelope(&history()), control_envelope()]).as_bytes(), &options);
+    let skipped: Vec<(String, &str)> = d.skipped.iter().map(|(l, r)| (l.at.clone(), r.as_str())).collect();
+    let inner = "byte 0 (line 1) > Records[0].kinesis.data > byte 0 (line 1)";
+    assert_eq!(
+        skipped,
+        [
+            (format!("{inner} > logEvents[0]"), "not_relevant"),
+            (format!("{inner} > logEvents[2]"), "not_relevant"),
+            (format!("{inner} > logEvents[3]"), "status_subresource"),
+            (format!("{inner} > logEvents[6]"), "not_relevant"),
+            ("byte 0 (line 1) > Records[1].kinesis.data > byte 0 (line 1)".to_owned(), "control_message"),
+        ]
+    );
+    assert_eq!(d.counts.skipped.total(), 5);
+}

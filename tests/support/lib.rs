@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use flate2::Compression;
 use flate2::write::{GzEncoder, ZlibEncoder};
-use sentinel_core::decode::{Counts, DecodeError, Decoded, EventRecord, Limits, decode_bytes};
+use sentinel_core::decode::{
+    Counts, DecodeError, Decoded, EventRecord, Limits, Location, Options, SkipReason, decode_bytes,
+};
 use serde_json::{Value, json};
 
 /// Where the public sample data lives (`SENTINEL_SAMPLES` overrides).
@@ -186,6 +188,8 @@ pub struct Decoding {
     pub events: Vec<EventRecord>,
     /// Failures.
     pub errors: Vec<DecodeError>,
+    /// Skipped records, when asked for.
+    pub skipped: Vec<(Location, SkipReason)>,
     /// The account.
     pub counts: Counts,
 }
@@ -210,12 +214,18 @@ impl Decoding {
 
 /// Decodes `bytes` with `limits`.
 pub fn decode_with(name: &str, bytes: &[u8], limits: &Limits) -> Decoding {
-    let (mut events, mut errors) = (Vec::new(), Vec::new());
-    let counts = decode_bytes(name, bytes, limits, &mut |d| match d {
+    decode_options(name, bytes, &Options { limits: limits.clone(), report_skipped: false })
+}
+
+/// Decodes `bytes` with `options`.
+pub fn decode_options(name: &str, bytes: &[u8], options: &Options) -> Decoding {
+    let (mut events, mut errors, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    let counts = decode_bytes(name, bytes, options, &mut |d| match d {
         Decoded::Event(e) => events.push(*e),
         Decoded::Failed(e) => errors.push(e),
+        Decoded::Skipped { location, reason } => skipped.push((location, reason)),
     });
-    let out = Decoding { events, errors, counts };
+    let out = Decoding { events, errors, skipped, counts };
     out.assert_balanced();
     out
 }

@@ -149,8 +149,24 @@ pub enum SkipReason {
     Unsuccessful,
     /// A stage other than `ResponseComplete` (the complete record follows).
     IncompleteStage,
-    /// JSON that is not an audit event.
+    /// JSON that is not an audit event, or plain log text.
     NotAuditEvent,
+    /// A CloudWatch Logs `CONTROL_MESSAGE` health check.
+    ControlMessage,
+}
+
+impl SkipReason {
+    /// A short name for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotRelevant => "not_relevant",
+            Self::StatusSubresource => "status_subresource",
+            Self::Unsuccessful => "unsuccessful",
+            Self::IncompleteStage => "incomplete_stage",
+            Self::NotAuditEvent => "not_audit_event",
+            Self::ControlMessage => "control_message",
+        }
+    }
 }
 
 /// What to do with an audit record.

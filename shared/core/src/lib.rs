@@ -6,14 +6,14 @@
 //! bytes and act on what it returns.
 //!
 //! ```
-//! use sentinel_core::decode::{decode_bytes, Decoded, Limits};
+//! use sentinel_core::decode::{decode_bytes, Decoded, Options};
 //!
 //! let line = br#"{"kind":"Event","auditID":"a1","stage":"ResponseComplete","verb":"delete",
 //! "user":{"username":"alice"},"objectRef":{"resource":"ingresses","namespace":"shop",
 //! "name":"web","apiGroup":"networking.k8s.io","apiVersion":"v1"},"responseStatus":{"code":200}}"#;
 //! let one_line: Vec<u8> = line.iter().copied().filter(|b| *b != b'\n').collect();
 //! let mut kept = Vec::new();
-//! let counts = decode_bytes("example", &one_line, &Limits::default(), &mut |d| {
+//! let counts = decode_bytes("example", &one_line, &Options::default(), &mut |d| {
 //!     if let Decoded::Event(record) = d { kept.push(record) }
 //! });
 //! assert_eq!(counts.kept, 1);

@@ -13,7 +13,7 @@
 
 use std::io::{self, BufRead};
 
-use memchr::{memchr, memchr3};
+use memchr::memchr;
 
 /// How a stream lays out its records.
 #[derive(Debug, PartialEq, Eq)]
@@ -97,10 +97,20 @@ struct TopLevel<'a> {
     end: Option<usize>,
 }
 
-/// Walks one JSON object without parsing it: strings are skipped with their
-/// escapes, nesting is counted, and a string at depth 1 followed by `:` is a key.
 fn top_level_keys(bytes: &[u8]) -> TopLevel<'_> {
     let mut keys = Vec::new();
+    let end = scan_keys(bytes, |key| {
+        keys.push(key);
+        false
+    });
+    TopLevel { keys, end }
+}
+
+/// Walks one JSON object without parsing it: strings are skipped with their
+/// escapes, nesting is counted, and a string at depth 1 followed by `:` is a
+/// key, handed to `stop`; the walk ends early when `stop` says so. Returns
+/// where the object ends, if the walk reached its end.
+fn scan_keys<'a>(bytes: &'a [u8], mut stop: impl FnMut(&'a [u8]) -> bool) -> Option<usize> {
     let mut depth = 0u32;
     let mut i = 0;
     while i < bytes.len() {
@@ -112,12 +122,12 @@ fn top_level_keys(bytes: &[u8]) -> TopLevel<'_> {
                     j += if bytes[j] == b'\\' { 2 } else { 1 };
                 }
                 if j >= bytes.len() {
-                    break;
+                    return None;
                 }
                 if depth == 1 {
                     let rest = bytes[j + 1..].iter().find(|b| !is_ws(**b));
-                    if rest == Some(&b':') {
-                        keys.push(&bytes[start..j]);
+                    if rest == Some(&b':') && stop(&bytes[start..j]) {
+                        return None;
                     }
                 }
                 i = j + 1;
@@ -127,14 +137,14 @@ fn top_level_keys(bytes: &[u8]) -> TopLevel<'_> {
             b'}' | b']' => {
                 depth = depth.saturating_sub(1);
                 if depth == 0 {
-                    return TopLevel { keys, end: Some(i + 1) };
+                    return Some(i + 1);
                 }
             }
             _ => {}
         }
         i += 1;
     }
-    TopLevel { keys, end: None }
+    None
 }
 
 /// What a top-level JSON value is, from its keys.
@@ -151,16 +161,17 @@ pub(crate) enum Shape {
 }
 
 pub(crate) fn shape(value: &[u8]) -> Shape {
-    let top = top_level_keys(value);
-    for key in top.keys {
-        match key {
-            b"awslogs" => return Shape::LambdaLogs,
-            b"Records" | b"records" => return Shape::Records,
-            b"messageType" | b"logEvents" => return Shape::Envelope,
-            _ => {}
-        }
-    }
-    Shape::Event
+    let mut shape = Shape::Event;
+    scan_keys(value, |key| {
+        shape = match key {
+            b"awslogs" => Shape::LambdaLogs,
+            b"Records" | b"records" => Shape::Records,
+            b"messageType" | b"logEvents" => Shape::Envelope,
+            _ => return false,
+        };
+        true
+    });
+    shape
 }
 
 /// One record read from a stream, or why it could not be.
@@ -264,6 +275,19 @@ enum Fed {
     Broken(usize),
 }
 
+/// Bytes that matter to [`Depth`]; everything else is skipped in a tight loop.
+/// A table beats `memchr` here: inside JSON the next quote is rarely more than
+/// a dozen bytes away, and every search would pay its set-up cost.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t[b'\n' as usize] = true;
+    t
+};
+
 impl Depth {
     fn feed(&mut self, chunk: &[u8]) -> Fed {
         let mut i = 0;
@@ -273,29 +297,22 @@ impl Depth {
                 i += 1;
                 continue;
             }
-            if self.in_string {
-                let Some(j) = memchr3(b'"', b'\\', b'\n', &chunk[i..]) else { return Fed::More };
-                let at = i + j;
-                match chunk[at] {
-                    b'"' => self.in_string = false,
-                    b'\\' => self.escaped = true,
-                    _ => return Fed::Broken(at),
-                }
-                i = at + 1;
-            } else {
-                let Some(j) = memchr3(b'"', b'{', b'}', &chunk[i..]) else { return Fed::More };
-                let at = i + j;
-                match chunk[at] {
-                    b'"' => self.in_string = true,
-                    b'{' => self.depth += 1,
-                    _ => {
-                        self.depth = self.depth.saturating_sub(1);
-                        if self.depth == 0 {
-                            return Fed::End(at + 1);
-                        }
+            let Some(j) = chunk[i..].iter().position(|b| SPECIAL[usize::from(*b)]) else { return Fed::More };
+            let at = i + j;
+            i = at + 1;
+            match (self.in_string, chunk[at]) {
+                (true, b'"') => self.in_string = false,
+                (true, b'\\') => self.escaped = true,
+                (true, b'\n') => return Fed::Broken(at),
+                (true, _) | (false, b'\\' | b'\n') => {}
+                (false, b'"') => self.in_string = true,
+                (false, b'{') => self.depth += 1,
+                (false, _) => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return Fed::End(at + 1);
                     }
                 }
-                i = at + 1;
             }
         }
         Fed::More

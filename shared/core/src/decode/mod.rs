@@ -34,11 +34,12 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+pub use crate::filter::SkipReason;
 pub use compress::Codec;
 pub use error::{DecodeError, ErrorKind, Location};
 
 use crate::audit::AuditEvent;
-use crate::filter::{self, Header, SkipReason, Verdict};
+use crate::filter::{self, Header, Verdict};
 use framing::{Framing, Item, Lines, Shape, Values};
 
 /// Bounds on what one input may cost.
@@ -52,6 +53,17 @@ pub struct Limits {
     /// Largest single record (line or JSON object). EKS audit events are at
     /// most 256 KB; envelopes a few MB.
     pub max_record_bytes: usize,
+}
+
+/// How to decode.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Bounds on what one input may cost.
+    pub limits: Limits,
+    /// Also hand every skipped record to the sink ([`Decoded::Skipped`]), to
+    /// explain why an event was not picked up. Off in production: it costs a
+    /// location string per record.
+    pub report_skipped: bool,
 }
 
 impl Default for Limits {
@@ -115,6 +127,13 @@ pub enum Decoded {
     Event(Box<EventRecord>),
     /// A record or input that could not be decoded.
     Failed(DecodeError),
+    /// A record passed over, and why; only with [`Options::report_skipped`].
+    Skipped {
+        /// Where it was read.
+        location: Location,
+        /// Why it was skipped.
+        reason: SkipReason,
+    },
 }
 
 /// Records skipped, by reason.
@@ -152,6 +171,7 @@ impl Skipped {
             SkipReason::Unsuccessful => self.unsuccessful += 1,
             SkipReason::IncompleteStage => self.incomplete_stage += 1,
             SkipReason::NotAuditEvent => self.not_audit_event += 1,
+            SkipReason::ControlMessage => self.control_message += 1,
         }
     }
 }
@@ -197,26 +217,26 @@ impl Counts {
 
 /// Decodes one input read from `reader`, passing relevant events and failures
 /// to `sink`, and returns its counts. `input` names it in every error.
-pub fn decode_reader<R: Read>(input: &str, reader: R, limits: &Limits, sink: &mut dyn FnMut(Decoded)) -> Counts {
-    let mut decoder = Decoder { limits, sink, counts: Counts::default() };
-    let location = Location::input(Arc::from(input));
-    let bytes =
-        decoder.stream(&location, BufReader::with_capacity(compress::BUFFER, reader), limits.max_decompressed_bytes);
-    decoder.counts.bytes = bytes;
-    decoder.counts
+pub fn decode_reader<R: Read>(input: &str, reader: R, options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
+    decode_buffered(input, BufReader::with_capacity(compress::BUFFER, reader), options, sink)
 }
 
 /// Decodes one input held in memory (a Lambda event payload, a small object).
-pub fn decode_bytes(input: &str, bytes: &[u8], limits: &Limits, sink: &mut dyn FnMut(Decoded)) -> Counts {
-    let mut decoder = Decoder { limits, sink, counts: Counts::default() };
+pub fn decode_bytes(input: &str, bytes: &[u8], options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
+    decode_buffered(input, bytes, options, sink)
+}
+
+fn decode_buffered<R: BufRead>(input: &str, reader: R, options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
+    let limits = &options.limits;
+    let mut decoder = Decoder { limits, report_skipped: options.report_skipped, sink, counts: Counts::default() };
     let location = Location::input(Arc::from(input));
-    let read = decoder.stream(&location, bytes, limits.max_decompressed_bytes);
-    decoder.counts.bytes = read;
+    decoder.counts.bytes = decoder.stream(&location, reader, limits.max_decompressed_bytes);
     decoder.counts
 }
 
 struct Decoder<'a> {
     limits: &'a Limits,
+    report_skipped: bool,
     sink: &'a mut dyn FnMut(Decoded),
     counts: Counts,
 }
@@ -283,6 +303,14 @@ struct KinesisData<'a> {
 }
 
 impl Decoder<'_> {
+    fn skip(&mut self, reason: SkipReason, at: &dyn Fn() -> Location) {
+        self.counts.records += 1;
+        self.counts.skipped.add(reason);
+        if self.report_skipped {
+            (self.sink)(Decoded::Skipped { location: at(), reason });
+        }
+    }
+
     fn fail(&mut self, location: Location, kind: ErrorKind, whole_input: bool) {
         if whole_input {
             self.counts.input_errors += 1;
@@ -431,9 +459,7 @@ impl Decoder<'_> {
             Err(e) => return self.fail(location.clone(), ErrorKind::Json(e), false),
         };
         if envelope.message_type.as_deref() == Some("CONTROL_MESSAGE") {
-            self.counts.records += 1;
-            self.counts.skipped.control_message += 1;
-            return;
+            return self.skip(SkipReason::ControlMessage, &|| location.clone());
         }
         let mut source = LogSource {
             owner: envelope.owner.map(Cow::into_owned),
@@ -452,10 +478,7 @@ impl Decoder<'_> {
                 Some(b'"') => self.message(raw, true, &at, &source),
                 // Tolerated: a producer that embedded the object itself.
                 Some(b'{') => self.message(raw, false, &at, &source),
-                _ => {
-                    self.counts.records += 1;
-                    self.counts.skipped.not_audit_event += 1;
-                }
+                _ => self.skip(SkipReason::NotAuditEvent, &at),
             }
         }
     }
@@ -468,14 +491,10 @@ impl Decoder<'_> {
         let (start, end): (&[u8], &[u8]) = if escaped { (b"\"{", b"}\"") } else { (b"{", b"}") };
         if !bytes.starts_with(start) {
             // Plain log text (a Lambda's own log lines, a health message).
-            self.counts.records += 1;
-            self.counts.skipped.not_audit_event += 1;
-            return;
+            return self.skip(SkipReason::NotAuditEvent, at);
         }
         if bytes.ends_with(end) && !filter::prefilter(bytes, escaped) {
-            self.counts.records += 1;
-            self.counts.skipped.not_relevant += 1;
-            return;
+            return self.skip(SkipReason::NotRelevant, at);
         }
         let unescaped;
         let json = if escaped {
@@ -494,11 +513,7 @@ impl Decoder<'_> {
             Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
         };
         let outcome = match verdict {
-            Verdict::Skip(reason) => {
-                self.counts.records += 1;
-                self.counts.skipped.add(reason);
-                return;
-            }
+            Verdict::Skip(reason) => return self.skip(reason, at),
             Verdict::Kept => Outcome::Kept,
             Verdict::Denied => Outcome::Denied,
         };

@@ -406,6 +406,15 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
     items.iter().map(|i| escape(&i.to_string()).into_owned()).collect::<Vec<_>>().join(", ")
 }
 
+/// Network lists can run to dozens of blocks: text shows the first few.
+fn networks(items: &[IpNet]) -> String {
+    const SHOWN: usize = 4;
+    if items.len() <= SHOWN {
+        return list(items);
+    }
+    format!("{}, … {} more blocks", list(&items[..SHOWN]), items.len() - SHOWN)
+}
+
 /// One line of text per change; every attacker-controlled string is escaped.
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -443,19 +452,24 @@ impl fmt::Display for Change {
                         "allowlist widened: {} +[{}] (newly admitted: {})",
                         escape(annotation),
                         list(entries),
-                        list(newly_admitted)
+                        networks(newly_admitted)
                     )
                 }
             }
             Self::AllowlistNarrowed { annotation, no_longer_admitted, added } => {
                 let verb = if *added { "added" } else { "narrowed" };
-                write!(f, "allowlist {verb}: {} (no longer admitted: {})", escape(annotation), list(no_longer_admitted))
+                write!(
+                    f,
+                    "allowlist {verb}: {} (no longer admitted: {})",
+                    escape(annotation),
+                    networks(no_longer_admitted)
+                )
             }
             Self::DenylistShrunk { annotation, no_longer_denied } => {
-                write!(f, "denylist shrunk: {} (no longer denied: {})", escape(annotation), list(no_longer_denied))
+                write!(f, "denylist shrunk: {} (no longer denied: {})", escape(annotation), networks(no_longer_denied))
             }
             Self::DenylistGrown { annotation, newly_denied } => {
-                write!(f, "denylist grown: {} (newly denied: {})", escape(annotation), list(newly_denied))
+                write!(f, "denylist grown: {} (newly denied: {})", escape(annotation), networks(newly_denied))
             }
             Self::SourceRangeInvalid { annotation, entries } => {
                 let bad: Vec<String> = entries.iter().map(|e| format!("{} ({})", escape(&e.entry), e.reason)).collect();
