@@ -183,6 +183,18 @@ pub(crate) enum Item<'b> {
     Bad { offset: u64, line: u64, error: super::error::ErrorKind },
 }
 
+/// A reader of records from a decompressed stream.
+pub(crate) trait Records {
+    /// True for line-delimited records.
+    const LINES: bool;
+    /// The next record, `None` at the end; an I/O error ends the stream.
+    fn next_item(&mut self) -> io::Result<Option<Item<'_>>>;
+    /// Bytes of the stream consumed so far.
+    fn offset(&self) -> u64;
+    /// How a record's position is written in locations.
+    fn place(offset: u64, line: u64) -> String;
+}
+
 /// Reads newline-delimited records of bounded length.
 pub(crate) struct Lines<R> {
     reader: R,
@@ -196,13 +208,20 @@ impl<R: BufRead> Lines<R> {
     pub fn new(reader: R, max: usize) -> Self {
         Self { reader, buf: Vec::new(), max, offset: 0, line: 0 }
     }
+}
 
-    /// Bytes of the stream consumed so far.
-    pub fn offset(&self) -> u64 {
+impl<R: BufRead> Records for Lines<R> {
+    const LINES: bool = true;
+
+    fn offset(&self) -> u64 {
         self.offset
     }
 
-    pub fn next_item(&mut self) -> io::Result<Option<Item<'_>>> {
+    fn place(_offset: u64, line: u64) -> String {
+        format!("line {line}")
+    }
+
+    fn next_item(&mut self) -> io::Result<Option<Item<'_>>> {
         let Self { reader, buf, max, offset, line } = self;
         buf.clear();
         let start = *offset;
@@ -324,10 +343,6 @@ impl<R: BufRead> Values<R> {
         Self { reader, buf: Vec::new(), max, offset: 0, line: 1, resync: false }
     }
 
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
     fn consume(&mut self, n: usize, newlines: usize) {
         self.reader.consume(n);
         self.offset += n as u64;
@@ -372,8 +387,20 @@ impl<R: BufRead> Values<R> {
             }
         }
     }
+}
 
-    pub fn next_item(&mut self) -> io::Result<Option<Item<'_>>> {
+impl<R: BufRead> Records for Values<R> {
+    const LINES: bool = false;
+
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn place(offset: u64, line: u64) -> String {
+        format!("byte {offset} (line {line})")
+    }
+
+    fn next_item(&mut self) -> io::Result<Option<Item<'_>>> {
         let Some(first) = self.skip_to_value()? else { return Ok(None) };
         let (offset, line) = (self.offset, self.line);
         if first != b'{' {

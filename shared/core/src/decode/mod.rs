@@ -40,7 +40,7 @@ pub use error::{DecodeError, ErrorKind, Location};
 
 use crate::audit::AuditEvent;
 use crate::filter::{self, Header, Verdict};
-use framing::{Framing, Item, Lines, Shape, Values};
+use framing::{Framing, Item, Lines, Records, Shape, Values};
 
 /// Bounds on what one input may cost.
 #[derive(Clone, Debug)]
@@ -344,62 +344,42 @@ impl Decoder<'_> {
                 self.fail(location.clone(), ErrorKind::UnknownFormat(what), true);
                 0
             }
-            Framing::Lines => {
-                let max = self.limits.max_record_bytes;
-                let mut lines = Lines::new(&mut reader, max);
-                loop {
-                    match lines.next_item() {
-                        Ok(None) => break,
-                        Ok(Some(Item::Record { line, bytes, .. })) => self.line(location, line, bytes),
-                        Ok(Some(Item::Bad { line, error, .. })) => {
-                            self.fail(location.child(format_args!("line {line}")), error, false);
-                        }
-                        Err(e) => {
-                            let at = location.child(format_args!("decompressed byte {}", lines.offset()));
-                            let kind = why.explain(e);
-                            self.fail(at, kind, true);
-                            return lines.offset();
-                        }
-                    }
+            Framing::Lines => self.records(location, &why, Lines::new(&mut reader, self.limits.max_record_bytes)),
+            Framing::Values => self.records(location, &why, Values::new(&mut reader, self.limits.max_record_bytes)),
+        }
+    }
+
+    /// Reads every record of a split stream. Returns the decompressed bytes read.
+    fn records<R: Records>(&mut self, location: &Location, why: &compress::Explainer, mut reader: R) -> u64 {
+        loop {
+            match reader.next_item() {
+                Ok(None) => return reader.offset(),
+                Ok(Some(Item::Record { offset, line, bytes })) => {
+                    let at = || location.child(R::place(offset, line));
+                    if R::LINES { self.line(&at, bytes) } else { self.value(&at(), bytes) }
                 }
-                lines.offset()
-            }
-            Framing::Values => {
-                let max = self.limits.max_record_bytes;
-                let mut values = Values::new(&mut reader, max);
-                loop {
-                    match values.next_item() {
-                        Ok(None) => break,
-                        Ok(Some(Item::Record { offset, line, bytes })) => {
-                            self.value(&location.child(format_args!("byte {offset} (line {line})")), bytes);
-                        }
-                        Ok(Some(Item::Bad { offset, line, error })) => {
-                            self.fail(location.child(format_args!("byte {offset} (line {line})")), error, false);
-                        }
-                        Err(e) => {
-                            let at = location.child(format_args!("decompressed byte {}", values.offset()));
-                            let kind = why.explain(e);
-                            self.fail(at, kind, true);
-                            return values.offset();
-                        }
-                    }
+                Ok(Some(Item::Bad { offset, line, error })) => {
+                    self.fail(location.child(R::place(offset, line)), error, false);
                 }
-                values.offset()
+                Err(e) => {
+                    let at = location.child(format_args!("decompressed byte {}", reader.offset()));
+                    self.fail(at, why.explain(e), true);
+                    return reader.offset();
+                }
             }
         }
     }
 
     /// One line of a lines stream: an audit event, or a timestamped export line holding one.
-    fn line(&mut self, location: &Location, line: u64, bytes: &[u8]) {
+    fn line(&mut self, at: &dyn Fn() -> Location, bytes: &[u8]) {
         let trimmed = bytes.trim_ascii();
         if trimmed.is_empty() {
             return;
         }
-        let at = || location.child(format_args!("line {line}"));
         if trimmed.first() == Some(&b'{') {
-            self.message(trimmed, false, &at, &LogSource::default());
+            self.message(trimmed, false, at, &LogSource::default());
         } else if let Some((_, message)) = framing::split_export_line(trimmed) {
-            self.message(message.trim_ascii(), false, &at, &LogSource::default());
+            self.message(message.trim_ascii(), false, at, &LogSource::default());
         } else {
             self.fail(at(), ErrorKind::NotJsonLine, false);
         }
