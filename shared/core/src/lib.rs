@@ -20,10 +20,19 @@
 //! assert_eq!(kept[0].event.object_ref.name.as_deref(), Some("web"));
 //! ```
 
+pub mod actor;
+pub mod alert;
 pub mod audit;
+pub mod baseline;
 pub mod decode;
+pub mod engine;
 pub mod filter;
 pub mod ingress;
+pub mod pattern;
+pub mod plan;
+pub mod policy;
+pub mod rules;
+pub mod store;
 pub mod text;
 
 pub use audit::AuditEvent;

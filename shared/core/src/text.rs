@@ -27,6 +27,32 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`escape`], then Markdown and HTML made inert: `&`, `<`, `>` become
+/// entities and Markdown punctuation is backslash-escaped, so a hostile
+/// annotation renders as the text it is in chat, e-mail and web views.
+pub fn escape_markup(s: &str) -> Cow<'_, str> {
+    let plain = escape(s);
+    if !plain.chars().any(|c| MARKUP.contains(&c)) {
+        return plain;
+    }
+    let mut out = String::with_capacity(plain.len() + 16);
+    for c in plain.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c if MARKUP.contains(&c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+const MARKUP: &[char] = &['&', '<', '>', '\\', '`', '*', '_', '[', ']', '|', '~', '#'];
+
 fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
@@ -38,6 +64,16 @@ mod tests {
     #[test]
     fn plain_text_is_borrowed_unchanged() {
         assert!(matches!(escape("web-01.example.com"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn markup_is_made_inert() {
+        assert_eq!(super::escape_markup("web.example.com"), "web.example.com");
+        assert_eq!(
+            super::escape_markup("<img src=x onerror=alert(1)> [click](http://evil) *bold*\n"),
+            "&lt;img src=x onerror=alert(1)&gt; \\[click\\](http://evil) \\*bold\\*\\\\u{a}"
+        );
+        assert_eq!(super::escape_markup("a\u{1b}[2J"), "a\\\\u{1b}\\[2J");
     }
 
     #[test]

@@ -104,6 +104,11 @@ impl AddressSet {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
+    /// True if the set holds every IPv4 or every IPv6 address.
+    pub fn covers_a_whole_family(&self) -> bool {
+        self.v4 == [(0, u128::from(u32::MAX))] || self.v6 == [(0, u128::MAX)]
+    }
+
     /// True if every address of `other` is in `self`.
     pub fn contains(&self, other: &AddressSet) -> bool {
         other.difference(self).is_empty()

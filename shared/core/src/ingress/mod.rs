@@ -38,7 +38,7 @@ impl fmt::Display for ServicePort {
 }
 
 /// Where a path (or the default) sends traffic.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Backend {
     /// A Service in the Ingress's namespace.
@@ -78,7 +78,7 @@ impl fmt::Display for Backend {
 }
 
 /// One path of a rule.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngressPath {
     /// The path; absent means every path.
     pub path: Option<String>,
@@ -89,7 +89,7 @@ pub struct IngressPath {
 }
 
 /// A host rule. A rule without host matches every host.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngressRule {
     /// The host, possibly a wildcard (`*.example.com`); absent for all hosts.
     pub host: Option<String>,
@@ -98,7 +98,7 @@ pub struct IngressRule {
 }
 
 /// A TLS block.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngressTls {
     /// Hosts the certificate serves.
     pub hosts: Vec<String>,
@@ -107,7 +107,7 @@ pub struct IngressTls {
 }
 
 /// The routing-relevant state of one Ingress.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngressState {
     /// Namespace, from metadata.
     pub namespace: Option<String>,

@@ -1,0 +1,238 @@
+//! Alerts: the product's output, one JSON object per incident.
+//!
+//! The contract (`shared/core/schema/alert.schema.json`) is what SNS
+//! subscribers, the alerts table and `sentinel replay --format json` carry.
+//! An alert is revised, never duplicated: later signals of the same incident
+//! raise `revision` under the same `alert_id`, which derives from the inputs
+//! alone, so retries and reruns produce the same id.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::actor::Actor;
+use crate::rules::{RuleId, Severity};
+use crate::text::escape_markup;
+
+/// The contract version.
+pub const SCHEMA_VERSION: &str = "1.0";
+
+/// An object an alert is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Resource {
+    /// Plural resource, e.g. `ingresses`.
+    pub kind: String,
+    /// Namespace, if namespaced.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+}
+
+/// One rule's finding about one change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    /// The rule.
+    pub rule: RuleId,
+    /// Severity after policy and namespace adjustments.
+    pub severity: Severity,
+    /// One line for people (attacker-controlled parts are data; escape to render).
+    pub summary: String,
+    /// The change as data.
+    pub evidence: Value,
+    /// The audit event (or CloudTrail event) it came from.
+    pub audit_id: String,
+    /// When the change happened.
+    pub time: DateTime<Utc>,
+    /// The object.
+    pub resource: Resource,
+}
+
+/// An alert.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Stable id.
+    pub alert_id: String,
+    /// Contract version.
+    pub schema_version: String,
+    /// Starts at 1; grows as signals merge in.
+    pub revision: u32,
+    /// Overall severity.
+    pub severity: Severity,
+    /// One line for people.
+    pub title: String,
+    /// EKS cluster.
+    pub cluster: String,
+    /// First signal's time.
+    pub first_seen: DateTime<Utc>,
+    /// Last signal's time.
+    pub last_seen: DateTime<Utc>,
+    /// Who did it.
+    pub actor: Actor,
+    /// The key signals were grouped by.
+    pub actor_key: String,
+    /// Objects involved.
+    pub resources: Vec<Resource>,
+    /// Every signal, in order.
+    pub signals: Vec<Signal>,
+    /// True when a registered change plan covered every change (the alert
+    /// then says what else was wrong: window, actor, identity).
+    pub approved: bool,
+    /// Every audit id involved.
+    pub audit_ids: Vec<String>,
+}
+
+/// An alert as recorded, with how far it has been published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// The alert at its latest revision.
+    pub alert: Alert,
+    /// The last revision published to the sink.
+    pub published_revision: u32,
+}
+
+/// The id of an incident's alert: derived from the cluster, the actor and
+/// the first signal, never from the clock.
+pub fn alert_id(cluster: &str, actor_key: &str, first: &Signal) -> String {
+    let mut hash = Sha256::new();
+    for part in [cluster, actor_key, &first.audit_id, first.rule.as_str()] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    format!("isa-{}", &hex::encode(hash.finalize())[..24])
+}
+
+impl Alert {
+    /// A new alert from its first signals.
+    pub fn open(cluster: &str, actor: &Actor, actor_key: &str, signals: Vec<Signal>, approved: bool) -> Option<Self> {
+        let first = signals.first()?;
+        let mut alert = Self {
+            alert_id: alert_id(cluster, actor_key, first),
+            schema_version: SCHEMA_VERSION.to_owned(),
+            revision: 1,
+            severity: Severity::Low,
+            title: String::new(),
+            cluster: cluster.to_owned(),
+            first_seen: first.time,
+            last_seen: first.time,
+            actor: actor.clone(),
+            actor_key: actor_key.to_owned(),
+            resources: Vec::new(),
+            signals: Vec::new(),
+            approved,
+            audit_ids: Vec::new(),
+        };
+        alert.absorb(signals, approved);
+        alert.revision = 1;
+        Some(alert)
+    }
+
+    /// Merges signals in; returns false (and changes nothing) when every one
+    /// is already there, as on a retry or rerun.
+    pub fn merge(&mut self, signals: Vec<Signal>, approved: bool, actor: &Actor) -> bool {
+        let fresh: Vec<Signal> = signals
+            .into_iter()
+            .filter(|s| {
+                !self.signals.iter().any(|o| o.rule == s.rule && o.audit_id == s.audit_id && o.resource == s.resource)
+            })
+            .collect();
+        if fresh.is_empty() {
+            return false;
+        }
+        // A later event may know more about the actor (a resolved origin).
+        if actor.originating_principal.is_some() {
+            self.actor = actor.clone();
+        }
+        self.absorb(fresh, approved);
+        true
+    }
+
+    fn absorb(&mut self, signals: Vec<Signal>, approved: bool) {
+        self.approved = if self.signals.is_empty() { approved } else { self.approved && approved };
+        for s in signals {
+            if !self.audit_ids.contains(&s.audit_id) {
+                self.audit_ids.push(s.audit_id.clone());
+            }
+            if !self.resources.contains(&s.resource) {
+                self.resources.push(s.resource.clone());
+            }
+            self.first_seen = self.first_seen.min(s.time);
+            self.last_seen = self.last_seen.max(s.time);
+            self.signals.push(s);
+        }
+        self.revision += 1;
+        self.severity = self.overall_severity();
+        self.title = self.make_title();
+    }
+
+    /// The highest signal severity, raised once for breadth (three or more
+    /// rules or objects) and once more for an unapproved actor behind a high
+    /// finding: many kinds of signal, or a stranger doing something
+    /// dangerous, is worse than any one signal.
+    fn overall_severity(&self) -> Severity {
+        let mut severity = self.signals.iter().map(|s| s.severity).max().unwrap_or(Severity::Low);
+        let mut rules: Vec<RuleId> = self.signals.iter().map(|s| s.rule).collect();
+        rules.sort_unstable();
+        rules.dedup();
+        if rules.len() >= 3 || self.resources.len() >= 3 {
+            severity = severity.raised();
+        }
+        let stranger = rules.contains(&RuleId::UnapprovedActor);
+        if stranger && self.signals.iter().any(|s| s.severity >= Severity::High && s.rule != RuleId::UnapprovedActor) {
+            severity = severity.raised();
+        }
+        severity
+    }
+
+    fn make_title(&self) -> String {
+        let top = self.signals.iter().max_by_key(|s| (s.severity, std::cmp::Reverse(s.time)));
+        let more = self.signals.len().saturating_sub(1);
+        match top {
+            Some(top) if more > 0 => format!("{} by {} (+{more} more signals)", top.summary, self.actor.display()),
+            Some(top) => format!("{} by {}", top.summary, self.actor.display()),
+            None => String::new(),
+        }
+    }
+
+    /// Readable text for terminals, chat and e-mail. Every string that came
+    /// from the cluster is escaped for control characters, ANSI, Markdown and HTML.
+    pub fn to_text(&self) -> String {
+        let e = |s: &str| escape_markup(s).into_owned();
+        let mut out = format!(
+            "[{}] {} rev {} on {}: {}\n",
+            self.severity.as_str().to_uppercase(),
+            self.alert_id,
+            self.revision,
+            e(&self.cluster),
+            e(&self.title)
+        );
+        let a = &self.actor;
+        out.push_str(&format!("  actor: {}", e(&a.kubernetes_username)));
+        for (label, value) in [
+            ("origin", &a.originating_principal),
+            ("iam", &a.iam_arn),
+            ("session", &a.session_name),
+            ("key", &a.access_key_id),
+            ("as", &a.impersonated_user),
+        ] {
+            if let Some(v) = value {
+                out.push_str(&format!(", {label} {}", e(v)));
+            }
+        }
+        out.push('\n');
+        for s in &self.signals {
+            let r = &s.resource;
+            let object =
+                format!("{} {}/{}", r.kind, r.namespace.as_deref().unwrap_or("-"), r.name.as_deref().unwrap_or("-"));
+            out.push_str(&format!(
+                "  - {} {} [{}] {}: {}\n",
+                s.time.format("%Y-%m-%dT%H:%M:%SZ"),
+                s.rule,
+                s.severity,
+                e(&object),
+                e(&s.summary)
+            ));
+        }
+        out
+    }
+}

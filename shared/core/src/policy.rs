@@ -1,0 +1,558 @@
+//! The policy: what counts as an approved change, and how loud to be.
+//!
+//! One TOML file, used identically by `sentinel replay` and on AWS
+//! (`examples/policy.toml` is a commented example). Every value is checked
+//! while it is read, so a bad time zone, glob, weekday, duration, rule id or
+//! severity is an error that names its line and column.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
+use chrono_tz::Tz;
+use globset::{Glob, GlobMatcher};
+use serde::{Deserialize, Deserializer, de};
+
+use crate::actor::Actor;
+use crate::rules::{RuleId, Severity};
+
+/// A policy that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PolicyError(String);
+
+/// A glob pattern (`*` matches any run of characters, `?` one character).
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    text: String,
+    matcher: GlobMatcher,
+}
+
+impl Pattern {
+    /// Compiles a pattern.
+    pub fn new(text: &str) -> Result<Self, globset::Error> {
+        let matcher = Glob::new(text)?.compile_matcher();
+        Ok(Self { text: text.to_owned(), matcher })
+    }
+
+    /// True if `value` matches.
+    pub fn matches(&self, value: &str) -> bool {
+        self.matcher.is_match(value)
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Pattern::new(&text).map_err(|e| de::Error::custom(format!("invalid pattern {text:?}: {e}")))
+    }
+}
+
+impl serde::Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+fn any_matches(patterns: &[Pattern], value: &str) -> bool {
+    patterns.iter().any(|p| p.matches(value))
+}
+
+/// A length of time written `90s`, `30m`, `2h` or `14d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl FromStr for Span {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (n, unit) = s.split_at(split);
+        let n: i64 = n.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 30m, 2h, 14d"))?;
+        let d = match unit {
+            "s" => Duration::try_seconds(n),
+            "m" => Duration::try_minutes(n),
+            "h" => Duration::try_hours(n),
+            "d" => Duration::try_days(n),
+            _ => None,
+        };
+        d.map(Span).ok_or_else(|| format!("invalid duration {s:?}: expected e.g. 30m, 2h, 14d"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+}
+
+fn time_of_day<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
+    let s = String::deserialize(d)?;
+    NaiveTime::parse_from_str(&s, "%H:%M").map_err(|_| de::Error::custom(format!("invalid time {s:?}: expected HH:MM")))
+}
+
+fn weekdays<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Weekday>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| s.parse().map_err(|_| de::Error::custom(format!("invalid weekday {s:?}: expected mon … sun"))))
+        .collect()
+}
+
+fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse()
+        .map_err(|_| de::Error::custom(format!("unknown time zone {s:?}: expected an IANA name like Europe/Berlin")))
+}
+
+fn all_namespaces() -> Vec<Pattern> {
+    Pattern::new("*").into_iter().collect()
+}
+
+/// A weekly recurring maintenance window, in a time zone.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// A name for reports.
+    pub name: String,
+    /// Namespaces it covers (default: all).
+    #[serde(default = "all_namespaces")]
+    pub namespaces: Vec<Pattern>,
+    /// Days it opens on.
+    #[serde(deserialize_with = "weekdays")]
+    pub days: Vec<Weekday>,
+    /// Opening time, local.
+    #[serde(deserialize_with = "time_of_day")]
+    pub start: NaiveTime,
+    /// Closing time, local; before `start` means it closes the next day.
+    #[serde(deserialize_with = "time_of_day")]
+    pub end: NaiveTime,
+    /// IANA time zone (default UTC).
+    #[serde(default = "utc", deserialize_with = "timezone")]
+    pub timezone: Tz,
+}
+
+fn utc() -> Tz {
+    Tz::UTC
+}
+
+impl Window {
+    /// True if `at` falls inside this window.
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        let local = at.with_timezone(&self.timezone);
+        let (day, t) = (local.weekday(), local.time());
+        if self.start <= self.end {
+            self.days.contains(&day) && t >= self.start && t < self.end
+        } else {
+            (self.days.contains(&day) && t >= self.start) || (self.days.contains(&day.pred()) && t < self.end)
+        }
+    }
+}
+
+/// A one-off period in which no change is approved.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freeze {
+    /// A name for reports.
+    pub name: String,
+    /// Start.
+    pub from: DateTime<Utc>,
+    /// End (exclusive).
+    pub until: DateTime<Utc>,
+    /// Namespaces it covers (default: all).
+    #[serde(default = "all_namespaces")]
+    pub namespaces: Vec<Pattern>,
+}
+
+/// Who may change the Ingress layer of some namespaces.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovedActor {
+    /// A name for reports.
+    pub name: String,
+    /// Namespaces (default: all).
+    #[serde(default = "all_namespaces")]
+    pub namespaces: Vec<Pattern>,
+    /// Kubernetes username pattern.
+    #[serde(default)]
+    pub kubernetes_username: Option<Pattern>,
+    /// IAM role ARN pattern (`arn:aws:iam::ACCOUNT:role/NAME`, no path).
+    #[serde(default)]
+    pub iam_role_arn: Option<Pattern>,
+    /// Originating principal pattern (the person or pipeline behind a session).
+    #[serde(default)]
+    pub originating_principal: Option<Pattern>,
+    /// Service account pattern, `namespace:name`.
+    #[serde(default)]
+    pub service_account: Option<Pattern>,
+    /// May change outside maintenance windows (freezes still apply).
+    #[serde(default)]
+    pub anytime: bool,
+}
+
+impl ApprovedActor {
+    /// True if `actor` is this one (every pattern given must match).
+    pub fn matches(&self, actor: &Actor) -> bool {
+        let checks = [
+            (&self.kubernetes_username, Some(actor.kubernetes_username.as_str())),
+            (&self.iam_role_arn, actor.role_arn.as_deref()),
+            (&self.originating_principal, actor.originating_principal.as_deref()),
+            (&self.service_account, actor.service_account.as_deref()),
+        ];
+        let mut any = false;
+        for (pattern, value) in checks {
+            if let Some(p) = pattern {
+                any = true;
+                if !value.is_some_and(|v| p.matches(v)) {
+                    return false;
+                }
+            }
+        }
+        any
+    }
+}
+
+/// Known host patterns of some namespaces.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hosts {
+    /// Namespaces.
+    #[serde(default = "all_namespaces")]
+    pub namespaces: Vec<Pattern>,
+    /// Host patterns (`*.shop.example.com`).
+    pub patterns: Vec<Pattern>,
+}
+
+/// A rule silenced for some objects, for a reason, until a date.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suppression {
+    /// The rule.
+    pub rule: RuleId,
+    /// Namespaces (default: all).
+    #[serde(default = "all_namespaces")]
+    pub namespaces: Vec<Pattern>,
+    /// Object names (default: all).
+    #[serde(default)]
+    pub names: Vec<Pattern>,
+    /// Why: required, so every silence can be audited.
+    pub reason: String,
+    /// When it stops applying: required, so no silence is forever.
+    pub expires: DateTime<Utc>,
+}
+
+/// Correlation settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Correlation {
+    /// Signals of one actor this close together form one incident.
+    #[serde(default = "default_window")]
+    pub window: Span,
+}
+
+fn default_window() -> Span {
+    Span(Duration::minutes(30))
+}
+
+impl Default for Correlation {
+    fn default() -> Self {
+        Self { window: default_window() }
+    }
+}
+
+/// Learned-pattern settings (see `pattern`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Learning {
+    /// Changes an actor must have made in a namespace before its pattern counts.
+    #[serde(default = "default_min_changes")]
+    pub min_changes: u32,
+    /// How long the history must span.
+    #[serde(default = "default_min_history")]
+    pub min_history: Span,
+    /// Hours either side of a usual hour that still count as usual.
+    #[serde(default = "default_tolerance")]
+    pub tolerance_hours: u32,
+}
+
+fn default_min_changes() -> u32 {
+    20
+}
+fn default_min_history() -> Span {
+    Span(Duration::days(14))
+}
+fn default_tolerance() -> u32 {
+    1
+}
+
+impl Default for Learning {
+    fn default() -> Self {
+        Self {
+            min_changes: default_min_changes(),
+            min_history: default_min_history(),
+            tolerance_hours: default_tolerance(),
+        }
+    }
+}
+
+/// Identity settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    /// Session names that say nothing about the person.
+    #[serde(default = "default_generic_sessions")]
+    pub generic_session_names: Vec<Pattern>,
+}
+
+fn default_generic_sessions() -> Vec<Pattern> {
+    ["EKSGetTokenAuth", "[0-9]*", "botocore-session-*", "aws-go-sdk-*"]
+        .iter()
+        .filter_map(|p| Pattern::new(p).ok())
+        .collect()
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        Self { generic_session_names: default_generic_sessions() }
+    }
+}
+
+/// The policy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Cluster name for inputs that do not carry one (local files).
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
+    /// Material changes need a registered change plan.
+    #[serde(default = "yes")]
+    pub require_plans: bool,
+    /// Namespaces whose signals are one severity higher.
+    #[serde(default)]
+    pub sensitive_namespaces: Vec<Pattern>,
+    /// Ingress controller ConfigMaps, `namespace/name` patterns.
+    #[serde(default = "default_controller_configmaps")]
+    pub controller_configmaps: Vec<Pattern>,
+    /// Maintenance windows.
+    #[serde(default)]
+    pub windows: Vec<Window>,
+    /// Change freezes.
+    #[serde(default)]
+    pub freezes: Vec<Freeze>,
+    /// Approved actors.
+    #[serde(default)]
+    pub actors: Vec<ApprovedActor>,
+    /// Known hosts.
+    #[serde(default)]
+    pub hosts: Vec<Hosts>,
+    /// Severity overrides per rule.
+    #[serde(default)]
+    pub severity: std::collections::BTreeMap<RuleId, Severity>,
+    /// Suppressions.
+    #[serde(default)]
+    pub suppressions: Vec<Suppression>,
+    /// Correlation.
+    #[serde(default)]
+    pub correlation: Correlation,
+    /// Learned patterns.
+    #[serde(default)]
+    pub learning: Learning,
+    /// Identity resolution.
+    #[serde(default)]
+    pub identity: IdentitySettings,
+}
+
+fn default_cluster() -> String {
+    "local".to_owned()
+}
+fn yes() -> bool {
+    true
+}
+fn default_controller_configmaps() -> Vec<Pattern> {
+    ["ingress-nginx/ingress-nginx-controller", "*/nginx-configuration", "kube-system/aws-load-balancer-controller*"]
+        .iter()
+        .filter_map(|p| Pattern::new(p).ok())
+        .collect()
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        // An empty document yields every default.
+        toml::from_str("").unwrap_or_else(|_| unreachable!("the empty policy is valid"))
+    }
+}
+
+/// Whether a time is inside a maintenance window, for a namespace.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "window", content = "name", rename_all = "snake_case")]
+pub enum WindowVerdict {
+    /// Inside the named window.
+    Inside(String),
+    /// Outside every window that covers the namespace.
+    Outside,
+    /// Inside the named freeze.
+    Frozen(String),
+    /// No window covers the namespace.
+    NoneConfigured,
+}
+
+impl Policy {
+    /// Reads a policy; errors name the line and column.
+    pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
+        toml::from_str(text).map_err(|e| PolicyError(e.to_string()))
+    }
+
+    /// Judges a time against the windows and freezes covering a namespace.
+    pub fn window(&self, namespace: &str, at: DateTime<Utc>) -> WindowVerdict {
+        if let Some(f) =
+            self.freezes.iter().find(|f| any_matches(&f.namespaces, namespace) && f.from <= at && at < f.until)
+        {
+            return WindowVerdict::Frozen(f.name.clone());
+        }
+        let mut covering = self.windows.iter().filter(|w| any_matches(&w.namespaces, namespace)).peekable();
+        if covering.peek().is_none() {
+            return WindowVerdict::NoneConfigured;
+        }
+        covering.find(|w| w.contains(at)).map_or(WindowVerdict::Outside, |w| WindowVerdict::Inside(w.name.clone()))
+    }
+
+    /// The approved-actor entry that covers `actor` in `namespace`, if any.
+    pub fn approved_actor(&self, actor: &Actor, namespace: &str) -> Option<&ApprovedActor> {
+        self.actors.iter().find(|a| any_matches(&a.namespaces, namespace) && a.matches(actor))
+    }
+
+    /// True if the namespace's signals are raised a level.
+    pub fn is_sensitive(&self, namespace: &str) -> bool {
+        any_matches(&self.sensitive_namespaces, namespace)
+    }
+
+    /// Known host patterns for a namespace; `None` when none are configured.
+    pub fn known_hosts(&self, namespace: &str) -> Option<Vec<&Pattern>> {
+        let patterns: Vec<&Pattern> =
+            self.hosts.iter().filter(|h| any_matches(&h.namespaces, namespace)).flat_map(|h| &h.patterns).collect();
+        (!patterns.is_empty()).then_some(patterns)
+    }
+
+    /// True if `namespace/name` is an ingress controller ConfigMap.
+    pub fn is_controller_configmap(&self, namespace: &str, name: &str) -> bool {
+        any_matches(&self.controller_configmaps, &format!("{namespace}/{name}"))
+    }
+
+    /// The severity of a rule: the override, or the rule's default.
+    pub fn severity(&self, rule: RuleId, default: Severity) -> Severity {
+        self.severity.get(&rule).copied().unwrap_or(default)
+    }
+
+    /// The suppression that silences `rule` for `namespace/name` at `at`, if any.
+    pub fn suppression(&self, rule: RuleId, namespace: &str, name: &str, at: DateTime<Utc>) -> Option<&Suppression> {
+        self.suppressions.iter().find(|s| {
+            s.rule == rule
+                && at < s.expires
+                && any_matches(&s.namespaces, namespace)
+                && (s.names.is_empty() || any_matches(&s.names, name))
+        })
+    }
+
+    /// True if a session name says nothing about who used it.
+    pub fn is_generic_session(&self, session: &str) -> bool {
+        any_matches(&self.identity.generic_session_names, session)
+    }
+}
+
+impl fmt::Display for WindowVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Inside(name) => write!(f, "inside window {name:?}"),
+            Self::Outside => f.write_str("outside every maintenance window"),
+            Self::Frozen(name) => write!(f, "during freeze {name:?}"),
+            Self::NoneConfigured => f.write_str("no maintenance window configured"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn windows_are_weekly_and_time_zone_aware() {
+        let p = Policy::from_toml(
+            r#"
+            [[windows]]
+            name = "weekdays"
+            days = ["mon", "tue", "wed", "thu", "fri"]
+            start = "09:00"
+            end = "17:00"
+            timezone = "Europe/Berlin"
+            [[windows]]
+            name = "night"
+            namespaces = ["batch"]
+            days = ["sat"]
+            start = "22:00"
+            end = "02:00"
+            "#,
+        )
+        .unwrap();
+        // 2024-05-02 is a Thursday; Berlin is UTC+2 in May.
+        assert_eq!(p.window("shop", t("2024-05-02T07:30:00Z")), WindowVerdict::Inside("weekdays".into()));
+        assert_eq!(p.window("shop", t("2024-05-02T06:30:00Z")), WindowVerdict::Outside);
+        assert_eq!(p.window("shop", t("2024-05-02T15:00:00Z")), WindowVerdict::Outside);
+        // Overnight window: Saturday 22:00 to Sunday 02:00 UTC.
+        assert_eq!(p.window("batch", t("2024-05-05T01:00:00Z")), WindowVerdict::Inside("night".into()));
+        assert_eq!(p.window("batch", t("2024-05-05T03:00:00Z")), WindowVerdict::Outside);
+    }
+
+    #[test]
+    fn freezes_override_windows_and_missing_windows_are_said() {
+        let p = Policy::from_toml(
+            r#"
+            [[windows]]
+            name = "always"
+            namespaces = ["shop"]
+            days = ["mon","tue","wed","thu","fri","sat","sun"]
+            start = "00:00"
+            end = "23:59"
+            [[freezes]]
+            name = "black friday"
+            from = "2024-11-29T00:00:00Z"
+            until = "2024-12-02T00:00:00Z"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(p.window("shop", t("2024-11-30T12:00:00Z")), WindowVerdict::Frozen("black friday".into()));
+        assert_eq!(p.window("other", t("2024-05-01T12:00:00Z")), WindowVerdict::NoneConfigured);
+    }
+
+    #[test]
+    fn invalid_values_are_errors_naming_the_line() {
+        for (text, expected) in [
+            ("[[windows]]\nname='x'\ndays=['mon']\nstart='9am'\nend='17:00'", "line 4"),
+            ("[[windows]]\nname='x'\ndays=['funday']\nstart='09:00'\nend='17:00'", "line 3"),
+            ("[[windows]]\nname='x'\ndays=['mon']\nstart='09:00'\nend='17:00'\ntimezone='Mars/Olympus'", "line 6"),
+            ("[correlation]\nwindow = 'soon'", "line 2"),
+            ("[severity]\n'ingress.nope' = 'high'", "line 2"),
+            ("[severity]\n'ingress.deleted' = 'severe'", "line 2"),
+            ("[[actors]]\nname='x'\nkubernetes_username='[oops'", "line 3"),
+            ("[[suppressions]]\nrule='ingress.deleted'\nreason='x'", "expires"),
+            ("unknown_key = 1", "unknown field"),
+        ] {
+            let err = Policy::from_toml(text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_example_policy_is_valid() {
+        let text = include_str!("../../../examples/policy.toml");
+        let p = Policy::from_toml(text).unwrap();
+        assert!(!p.windows.is_empty() && !p.actors.is_empty() && !p.suppressions.is_empty());
+    }
+}

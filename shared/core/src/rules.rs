@@ -1,0 +1,458 @@
+//! The rule catalogue: stable ids, default severities, and the content rules
+//! that turn a semantic change into findings.
+//!
+//! Judgement rules (windows, approved actors, plans, identity) live in the
+//! engine, which knows the policy; the rules here only read the change.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::ingress::IngressState;
+use crate::ingress::annotations::AnnotationKind;
+use crate::ingress::cidr::{AddressSet, SourceRanges};
+use crate::ingress::diff::{Action, Change};
+
+/// How bad.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth a look.
+    Low,
+    /// Needs an answer today.
+    Medium,
+    /// Needs an answer now.
+    High,
+    /// Likely an attack in progress.
+    Critical,
+}
+
+impl Severity {
+    /// One level up, capped at critical.
+    pub fn raised(self) -> Self {
+        match self {
+            Self::Low => Self::Medium,
+            Self::Medium => Self::High,
+            Self::High | Self::Critical => Self::Critical,
+        }
+    }
+
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(Value::String(s.to_owned()))
+            .map_err(|_| format!("unknown severity {s:?}: expected low, medium, high or critical"))
+    }
+}
+
+macro_rules! rules {
+    ($($variant:ident = $id:literal, $severity:ident, $doc:literal;)*) => {
+        /// A rule's stable id.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum RuleId {
+            $(#[doc = $doc] #[serde(rename = $id)] $variant,)*
+        }
+
+        impl RuleId {
+            /// Every rule.
+            pub const ALL: &'static [RuleId] = &[$(RuleId::$variant),*];
+
+            /// The stable id, e.g. `ingress.allowlist.widened`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(RuleId::$variant => $id,)* }
+            }
+
+            /// The severity when the policy does not override it.
+            pub fn default_severity(self) -> Severity {
+                match self { $(RuleId::$variant => Severity::$severity,)* }
+            }
+
+            /// What the rule catches.
+            pub fn description(self) -> &'static str {
+                match self { $(RuleId::$variant => $doc,)* }
+            }
+        }
+    };
+}
+
+rules! {
+    AllowlistWidened = "ingress.allowlist.widened", High,
+        "A source-range allowlist admits addresses it did not before, or is removed.";
+    SnippetInjected = "ingress.snippet.injected", Critical,
+        "A configuration, server, auth or stream snippet annotation appears or changes.";
+    RewriteChanged = "ingress.rewrite.changed", Medium,
+        "Rewrites, redirects, upstream-vhost, app-root, mirroring or similar routing overrides change.";
+    AuthWeakened = "ingress.auth.weakened", High,
+        "External auth, basic auth, client-certificate or ALB auth is removed or pointed elsewhere.";
+    TlsWeakened = "ingress.tls.weakened", High,
+        "TLS removed, hosts dropped from TLS, secret swapped, HTTPS redirect off or backend protocol downgraded.";
+    TlsSecretRotated = "ingress.tls.secret-rotated", Medium,
+        "A TLS Secret used by an Ingress is written outside a maintenance window.";
+    HeadersStripped = "ingress.headers.stripped", Medium,
+        "Security headers are removed or hidden (snippets, custom headers, HSTS, CORS).";
+    BackendRerouted = "ingress.backend.rerouted", High,
+        "An existing host/path points at another service or port, or at an ExternalName service.";
+    HostAdded = "ingress.host.added", Medium,
+        "A host outside the known host patterns appears (wildcards included).";
+    ClassChanged = "ingress.class.changed", High,
+        "The ingress class changes: another controller takes over.";
+    ExposurePublic = "ingress.exposure.public", Critical,
+        "An internal load balancer becomes internet-facing.";
+    Deleted = "ingress.deleted", Medium,
+        "An Ingress is deleted.";
+    ControllerConfigChanged = "ingress.controller.config-changed", High,
+        "The ingress controller's ConfigMap changes.";
+    OutOfWindow = "change.out-of-window", Medium,
+        "A change lands outside the maintenance windows, or far outside the actor's learned pattern.";
+    UnapprovedActor = "change.unapproved-actor", Medium,
+        "The actor is not approved for the namespace.";
+    Unplanned = "change.unplanned", Medium,
+        "No registered change plan covers the change, or the manifest digest differs.";
+    Denied = "change.denied", Low,
+        "A write to the Ingress layer was refused by authorization: someone is probing.";
+    IdentityUnresolved = "identity.unresolved", Medium,
+        "An IAM-authenticated change whose origin cannot be traced.";
+    PipelineTampering = "pipeline.tampering", Critical,
+        "CloudTrail shows the audit-log pipeline being disabled or cut.";
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a content rule found in one change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// The rule.
+    pub rule: RuleId,
+    /// The severity before policy and namespace adjustments.
+    pub severity: Severity,
+    /// One line for people.
+    pub summary: String,
+    /// The change itself, as data.
+    pub evidence: Value,
+}
+
+impl Finding {
+    fn new(rule: RuleId, summary: String, change: &Change) -> Self {
+        Self { rule, severity: rule.default_severity(), summary, evidence: json!(change) }
+    }
+
+    fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+}
+
+/// What content rules need to know beyond the change.
+pub struct Context<'a> {
+    /// Known host patterns of the namespace, `None` when none are configured.
+    pub known_host: Option<&'a dyn Fn(&str) -> bool>,
+    /// True if a service of the namespace is of type ExternalName.
+    pub external_name: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Directives that remove or hide response headers inside nginx snippets.
+const HEADER_STRIPPERS: &[&str] = &["more_clear_headers", "proxy_hide_header", "more_clear_input_headers"];
+
+fn strips_headers(snippet: &str) -> bool {
+    let lower = snippet.to_ascii_lowercase();
+    HEADER_STRIPPERS.iter().any(|d| lower.contains(d))
+        || (lower.contains("strict-transport-security") && lower.contains("max-age=0"))
+}
+
+/// True if the networks admit every IPv4 or every IPv6 address.
+fn admits_everything(networks: &[ipnet::IpNet]) -> bool {
+    AddressSet::from_networks(networks).covers_a_whole_family()
+}
+
+const SECURE_PROTOCOLS: &[&str] = &["HTTPS", "GRPCS", "AJPS"];
+
+fn is_secure_protocol(value: Option<&str>) -> bool {
+    value.is_some_and(|v| SECURE_PROTOCOLS.iter().any(|p| v.eq_ignore_ascii_case(p)) || v == "true")
+}
+
+fn is_off(value: Option<&str>) -> bool {
+    value.is_none_or(|v| v.eq_ignore_ascii_case("false"))
+}
+
+/// The findings of one change of an Ingress.
+pub fn findings(change: &Change, ctx: &Context<'_>) -> Vec<Finding> {
+    use RuleId as R;
+    let mut out = Vec::new();
+    let f = |rule, summary: String| Finding::new(rule, summary, change);
+    match change {
+        Change::AllowlistWidened { annotation, entries, newly_admitted, removed } => {
+            let everything = *removed || admits_everything(newly_admitted) || admits_everything(entries);
+            let summary = if *removed {
+                format!("allowlist {annotation} removed: every address is admitted")
+            } else {
+                let added: Vec<String> = entries.iter().map(ToString::to_string).collect();
+                format!("allowlist {annotation} widened by {}", added.join(", "))
+            };
+            let finding = f(R::AllowlistWidened, summary);
+            out.push(if everything { finding.with_severity(Severity::Critical) } else { finding });
+        }
+        Change::DenylistShrunk { annotation, .. } => {
+            out.push(f(R::AllowlistWidened, format!("denylist {annotation} shrunk: refused addresses let in")));
+        }
+        Change::SourceRangeInvalid { annotation, entries } => {
+            let bad: Vec<&str> = entries.iter().map(|e| e.entry.as_str()).collect();
+            out.push(f(
+                R::AllowlistWidened,
+                format!(
+                    "allowlist {annotation} holds invalid entries ({}); the controller may drop the whole list",
+                    bad.join(", ")
+                ),
+            ));
+        }
+        Change::Annotation { annotation, kind, action, from, to, .. } => {
+            annotation_findings(annotation, *kind, *action, from.as_deref(), to.as_deref(), change, &mut out);
+        }
+        Change::TlsRemoved { hosts, .. } => {
+            out.push(f(R::TlsWeakened, format!("TLS removed for {}", hosts.join(", "))));
+        }
+        Change::TlsHostsDropped { hosts } => {
+            out.push(f(R::TlsWeakened, format!("hosts no longer served over TLS: {}", hosts.join(", "))));
+        }
+        Change::TlsSecretSwapped { host, from, to } => out.push(f(
+            R::TlsWeakened,
+            format!(
+                "certificate for {host} now from Secret {} (was {})",
+                to.as_deref().unwrap_or("(controller default)"),
+                from.as_deref().unwrap_or("(controller default)")
+            ),
+        )),
+        Change::BackendChanged { host, path, from: Some(from), to } => {
+            let to_text = to.as_ref().map_or_else(|| "(none)".to_owned(), ToString::to_string);
+            out.push(f(
+                R::BackendRerouted,
+                format!(
+                    "{} {} rerouted from {from} to {to_text}",
+                    host.as_deref().unwrap_or("(any host)"),
+                    path.as_deref().unwrap_or("(any path)")
+                ),
+            ));
+        }
+        Change::DefaultBackendChanged { from: Some(from), to } => {
+            let to_text = to.as_ref().map_or_else(|| "(none)".to_owned(), ToString::to_string);
+            out.push(f(R::BackendRerouted, format!("default backend rerouted from {from} to {to_text}")));
+        }
+        Change::HostAdded { host } => {
+            let name = host.as_deref().unwrap_or("*");
+            let wildcard = host.as_deref().is_none_or(|h| h.starts_with('*'));
+            if ctx.known_host.is_none_or(|known| !known(name)) {
+                let finding = f(R::HostAdded, format!("host {name} added outside the known host patterns"));
+                out.push(if wildcard { finding.with_severity(Severity::High) } else { finding });
+            }
+        }
+        Change::ClassChanged { from, to } => out.push(f(
+            R::ClassChanged,
+            format!(
+                "ingress class changed from {} to {}",
+                from.as_deref().unwrap_or("(default)"),
+                to.as_deref().unwrap_or("(default)")
+            ),
+        )),
+        _ => {}
+    }
+    // A route to an ExternalName service sends traffic out of the cluster.
+    let new_backend = match change {
+        Change::BackendChanged { to: Some(b), .. }
+        | Change::PathAdded { backend: Some(b), .. }
+        | Change::DefaultBackendChanged { to: Some(b), .. } => Some(b),
+        _ => None,
+    };
+    if let Some(crate::ingress::Backend::Service { name, .. }) = new_backend
+        && let Some(target) = (ctx.external_name)(name)
+    {
+        out.push(f(R::BackendRerouted, format!("route now points at ExternalName service {name} ({target})")));
+    }
+    out
+}
+
+fn annotation_findings(
+    key: &str,
+    kind: AnnotationKind,
+    action: Action,
+    from: Option<&str>,
+    to: Option<&str>,
+    change: &Change,
+    out: &mut Vec<Finding>,
+) {
+    use AnnotationKind as K;
+    use RuleId as R;
+    let f = |rule, summary: String| Finding::new(rule, summary, change);
+    match (kind, action) {
+        (K::Snippet, Action::Added | Action::Changed) => {
+            out.push(f(R::SnippetInjected, format!("snippet {key} {}", past(action))));
+            if to.is_some_and(strips_headers) {
+                out.push(f(R::HeadersStripped, format!("snippet {key} removes or hides response headers")));
+            }
+        }
+        (K::Rewrite, _) => {
+            let mirror = key.contains("mirror");
+            let finding = f(R::RewriteChanged, format!("{key} {}", past(action)));
+            out.push(if mirror { finding.with_severity(Severity::High) } else { finding });
+        }
+        (K::Auth, Action::Removed | Action::Changed) => {
+            out.push(f(R::AuthWeakened, format!("authentication setting {key} {}", past(action))));
+        }
+        (K::Middlewares, Action::Removed | Action::Changed) => {
+            let finding =
+                f(R::AuthWeakened, format!("middlewares {key} {} (may carry auth or allowlists)", past(action)));
+            out.push(finding.with_severity(Severity::Medium));
+        }
+        (K::Tls, _) => {
+            let redirect_off = key.ends_with("ssl-redirect") && is_off(to) && !is_off(from);
+            let tls_off = key.ends_with("router.tls") && is_off(to) && !is_off(from);
+            let cert = key.ends_with("certificate-arn") || key.ends_with("ssl-policy") || key.contains("proxy-ssl");
+            if redirect_off || tls_off {
+                out.push(f(R::TlsWeakened, format!("{key} turned off")));
+            } else if cert && action != Action::Added {
+                out.push(f(R::TlsWeakened, format!("{key} {}", past(action))).with_severity(Severity::Medium));
+            }
+        }
+        (K::BackendProtocol, _) if is_secure_protocol(from) && !is_secure_protocol(to) => {
+            out.push(f(
+                R::TlsWeakened,
+                format!("backend protocol downgraded from {} to {}", from.unwrap_or(""), to.unwrap_or("HTTP")),
+            ));
+        }
+        (K::Headers, Action::Removed | Action::Changed) => {
+            out.push(f(R::HeadersStripped, format!("header setting {key} {}", past(action))));
+        }
+        (K::Headers, Action::Added) if to == Some("*") => {
+            out.push(f(R::HeadersStripped, format!("{key} set to *")));
+        }
+        (K::Scheme, _) if to == Some("internet-facing") => {
+            out.push(f(
+                R::ExposurePublic,
+                format!("load balancer scheme now internet-facing (was {})", from.unwrap_or("internal")),
+            ));
+        }
+        _ => {}
+    }
+}
+
+fn past(action: Action) -> &'static str {
+    match action {
+        Action::Added => "added",
+        Action::Removed => "removed",
+        Action::Changed => "changed",
+    }
+}
+
+/// True if the change matters for judgement (plans, actors, windows). Other
+/// annotations (deploy tooling, team labels) do not.
+pub fn is_material(change: &Change) -> bool {
+    !matches!(change, Change::Annotation { kind: AnnotationKind::Other, .. } | Change::TlsAdded { .. })
+}
+
+/// Findings on the first sight of an Ingress, where it is risky in itself.
+/// `tls_elsewhere` says a host is served over TLS by another Ingress.
+pub fn first_sight(state: &IngressState, ctx: &Context<'_>, tls_elsewhere: &dyn Fn(&str) -> bool) -> Vec<Finding> {
+    let empty = IngressState::default();
+    let mut out = Vec::new();
+    // Judge the risky parts as changes from nothing.
+    for change in crate::ingress::diff::diff(&empty, state) {
+        match &change {
+            Change::Annotation { kind: AnnotationKind::Snippet, .. } => out.extend(findings(&change, ctx)),
+            Change::AllowlistNarrowed { annotation, .. } => {
+                let value = state.annotations.get(annotation).map(String::as_str).unwrap_or_default();
+                let ranges = SourceRanges::parse(value);
+                if admits_everything(&ranges.networks) {
+                    out.push(Finding::new(
+                        RuleId::AllowlistWidened,
+                        format!("created with allowlist {annotation} admitting every address"),
+                        &change,
+                    ));
+                }
+            }
+            Change::HostAdded { .. } | Change::PathAdded { .. } | Change::DefaultBackendChanged { .. } => {
+                out.extend(findings(&change, ctx).into_iter().filter(|f| f.rule == RuleId::BackendRerouted));
+            }
+            Change::SourceRangeInvalid { .. } => out.extend(findings(&change, ctx)),
+            _ => {}
+        }
+    }
+    // ExternalName backends on hosts added with the object.
+    for rule in &state.rules {
+        for path in &rule.paths {
+            if let Some(crate::ingress::Backend::Service { name, .. }) = &path.backend
+                && let Some(target) = (ctx.external_name)(name)
+            {
+                let change = Change::PathAdded {
+                    host: rule.host.clone(),
+                    path: path.path.clone(),
+                    backend: path.backend.clone(),
+                };
+                out.push(Finding::new(
+                    RuleId::BackendRerouted,
+                    format!("created with a route to ExternalName service {name} ({target})"),
+                    &change,
+                ));
+            }
+        }
+    }
+    let tls_hosts: Vec<&str> = state.tls.iter().flat_map(|t| t.hosts.iter().map(String::as_str)).collect();
+    for host in state.hosts().flatten() {
+        if !tls_hosts.contains(&host) && tls_elsewhere(host) {
+            let change = Change::TlsHostsDropped { hosts: vec![host.to_owned()] };
+            out.push(Finding::new(
+                RuleId::TlsWeakened,
+                format!("host {host} served without TLS here, with TLS elsewhere"),
+                &change,
+            ));
+        }
+    }
+    out.dedup_by(|a, b| a.rule == b.rule && a.summary == b.summary);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_id_round_trips_and_is_unique() {
+        let mut ids: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+        for rule in RuleId::ALL {
+            let json = serde_json::to_value(rule).unwrap();
+            assert_eq!(json, rule.as_str());
+            assert_eq!(serde_json::from_value::<RuleId>(json).unwrap(), *rule);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), RuleId::ALL.len());
+    }
+
+    #[test]
+    fn severities_order_and_raise() {
+        assert!(Severity::Low < Severity::Critical);
+        assert_eq!(Severity::High.raised(), Severity::Critical);
+        assert_eq!(Severity::Critical.raised(), Severity::Critical);
+        assert_eq!("medium".parse::<Severity>(), Ok(Severity::Medium));
+    }
+}

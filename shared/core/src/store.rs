@@ -1,0 +1,387 @@
+//! The engine's ports: where state lives and where alerts go.
+//!
+//! Adapters implement one small trait, [`Store`]: a keyed document store with
+//! versions, conditional writes and expiry, the semantics DynamoDB gives with
+//! condition expressions and TTL. Every capability the engine needs
+//! (baselines, change plans, identity records, correlation state, learned
+//! activity, alerts) is a typed view over it ([`Baselines`], [`Plans`],
+//! [`Identities`], [`Incidents`], [`Activity`], [`AlertStore`]), implemented
+//! once for every store. [`AlertSink`] is where alerts are published.
+//!
+//! Expiry is judged against the time the caller passes, not the wall clock:
+//! a replay of last month's logs must see last month's state.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The kinds of state, each its own key space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Space {
+    /// Last seen and last approved state of each tracked object.
+    Baseline,
+    /// Registered change plans.
+    Plan,
+    /// CloudTrail identity records: access key or session → origin.
+    Identity,
+    /// Open incidents per actor (correlation windows).
+    Incident,
+    /// Learned activity patterns per actor and namespace.
+    Activity,
+    /// Every alert, by id (compliance record).
+    Alert,
+    /// Indexes: TLS Secrets and Services referenced by Ingresses, hosts with TLS.
+    Index,
+}
+
+impl Space {
+    /// A short stable name, used as a key prefix by adapters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Baseline => "baseline",
+            Self::Plan => "plan",
+            Self::Identity => "identity",
+            Self::Incident => "incident",
+            Self::Activity => "activity",
+            Self::Alert => "alert",
+            Self::Index => "index",
+        }
+    }
+
+    /// Every space.
+    pub const ALL: [Space; 7] =
+        [Self::Baseline, Self::Plan, Self::Identity, Self::Incident, Self::Activity, Self::Alert, Self::Index];
+}
+
+/// A stored document with its version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// The document.
+    pub value: Value,
+    /// Starts at 1 and grows by one with every write.
+    pub version: u64,
+    /// When the record stops existing, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The condition a write must meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The key must not exist (or have expired).
+    Absent,
+    /// The stored version must be this one.
+    Version(u64),
+    /// No condition.
+    Any,
+}
+
+impl Expect {
+    /// `Absent` for no current version, else that version.
+    pub fn from_current(version: Option<u64>) -> Self {
+        version.map_or(Self::Absent, Self::Version)
+    }
+}
+
+/// What a store can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found another version: someone else wrote first.
+    #[error("conditional write on {space}/{key} failed: the record changed")]
+    Conflict {
+        /// The space.
+        space: &'static str,
+        /// The key.
+        key: String,
+    },
+    /// A stored document does not have the expected shape.
+    #[error("stored {space}/{key} is not readable: {source}")]
+    Corrupt {
+        /// The space.
+        space: &'static str,
+        /// The key.
+        key: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The backend failed; `retryable` says whether trying again may help.
+    #[error("state store failed: {message}")]
+    Backend {
+        /// What happened.
+        message: String,
+        /// True for throttling, timeouts and other transient faults.
+        retryable: bool,
+    },
+}
+
+/// A versioned key-value store with conditional writes and expiry.
+pub trait Store {
+    /// Reads a record; an expired one (at `now`) is absent.
+    fn get(&self, space: Space, key: &str, now: DateTime<Utc>) -> Result<Option<Record>, StoreError>;
+
+    /// Writes `value` if `expect` holds, returning the new version.
+    fn put(
+        &self,
+        space: Space,
+        key: &str,
+        value: &Value,
+        expect: Expect,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Every live record whose key starts with `prefix`, in key order.
+    fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError>;
+}
+
+/// A typed document with its version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Versioned<T> {
+    /// The document.
+    pub value: T,
+    /// Its version.
+    pub version: u64,
+}
+
+fn decode<T: DeserializeOwned>(space: Space, key: &str, record: Record) -> Result<Versioned<T>, StoreError> {
+    let value = serde_json::from_value(record.value).map_err(|source| StoreError::Corrupt {
+        space: space.as_str(),
+        key: key.to_owned(),
+        source,
+    })?;
+    Ok(Versioned { value, version: record.version })
+}
+
+fn encode<T: Serialize>(space: Space, key: &str, value: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(value).map_err(|source| StoreError::Corrupt {
+        space: space.as_str(),
+        key: key.to_owned(),
+        source,
+    })
+}
+
+/// Typed reads and writes of one space.
+pub trait Typed: Store {
+    /// Reads and decodes a document.
+    fn get_typed<T: DeserializeOwned>(
+        &self,
+        space: Space,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        self.get(space, key, now)?.map(|r| decode(space, key, r)).transpose()
+    }
+
+    /// Encodes and conditionally writes a document.
+    fn put_typed<T: Serialize>(
+        &self,
+        space: Space,
+        key: &str,
+        value: &T,
+        expect: Expect,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let value = encode(space, key, value)?;
+        self.put(space, key, &value, expect, expires_at, now)
+    }
+
+    /// Reads and decodes every document under a key prefix.
+    fn scan_typed<T: DeserializeOwned>(
+        &self,
+        space: Space,
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, Versioned<T>)>, StoreError> {
+        self.scan(space, prefix, now)?.into_iter().map(|(key, r)| decode(space, &key, r).map(|v| (key, v))).collect()
+    }
+}
+
+impl<S: Store + ?Sized> Typed for S {}
+
+macro_rules! port {
+    ($(#[$doc:meta])* $name:ident, $space:expr, $get:ident, $put:ident, $ty:ty) => {
+        $(#[$doc])*
+        pub trait $name {
+            /// Reads one document.
+            fn $get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Versioned<$ty>>, StoreError>;
+            /// Writes one document if `expect` holds.
+            fn $put(
+                &self,
+                key: &str,
+                value: &$ty,
+                expect: Expect,
+                expires_at: Option<DateTime<Utc>>,
+                now: DateTime<Utc>,
+            ) -> Result<u64, StoreError>;
+        }
+
+        impl<S: Store + ?Sized> $name for S {
+            fn $get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Versioned<$ty>>, StoreError> {
+                self.get_typed($space, key, now)
+            }
+            fn $put(
+                &self,
+                key: &str,
+                value: &$ty,
+                expect: Expect,
+                expires_at: Option<DateTime<Utc>>,
+                now: DateTime<Utc>,
+            ) -> Result<u64, StoreError> {
+                self.put_typed($space, key, value, expect, expires_at, now)
+            }
+        }
+    };
+}
+
+port!(
+    /// Baselines: the last seen and last approved state of each object.
+    Baselines, Space::Baseline, baseline, put_baseline, crate::baseline::Baseline
+);
+port!(
+    /// Correlation state: the open incident of each actor.
+    Incidents, Space::Incident, incident, put_incident, crate::alert::Alert
+);
+port!(
+    /// The compliance record of every alert, by id.
+    AlertStore, Space::Alert, stored_alert, put_alert, crate::alert::AlertRecord
+);
+port!(
+    /// Learned activity patterns per actor and namespace.
+    Activity, Space::Activity, activity, put_activity, crate::pattern::ActivityModel
+);
+port!(
+    /// CloudTrail identity records, by access key id or session ARN.
+    Identities, Space::Identity, identity, put_identity, crate::actor::IdentityRecord
+);
+
+/// Registered change plans.
+pub trait Plans {
+    /// Every live plan for a cluster and namespace.
+    fn plans(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::plan::ChangePlan>, StoreError>;
+    /// Registers (or replaces) a plan; it expires when it stops being valid.
+    fn put_plan(&self, plan: &crate::plan::ChangePlan, now: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+impl<S: Store + ?Sized> Plans for S {
+    fn plans(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::plan::ChangePlan>, StoreError> {
+        let prefix = format!("{cluster}|{namespace}|");
+        Ok(self.scan_typed(Space::Plan, &prefix, now)?.into_iter().map(|(_, v)| v.value).collect())
+    }
+
+    fn put_plan(&self, plan: &crate::plan::ChangePlan, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let key = format!("{}|{}|{}", plan.cluster, plan.namespace, plan.id);
+        self.put_typed(Space::Plan, &key, plan, Expect::Any, Some(plan.valid_until), now).map(|_| ())
+    }
+}
+
+/// Where alerts are published (SNS on AWS, standard output locally).
+pub trait AlertSink {
+    /// Publishes one alert revision. Must be safe to call again with the same
+    /// revision: consumers deduplicate by `alert_id` and `revision`.
+    fn publish(&mut self, alert: &crate::alert::Alert) -> Result<(), SinkError>;
+}
+
+/// A publication failure.
+#[derive(Debug, thiserror::Error)]
+#[error("publishing alert {alert_id} failed: {message}")]
+pub struct SinkError {
+    /// The alert.
+    pub alert_id: String,
+    /// What happened.
+    pub message: String,
+    /// True when trying again may help.
+    pub retryable: bool,
+}
+
+type Records = BTreeMap<(Space, String), Record>;
+
+/// A store in memory: for tests, and for runs that need no state afterwards.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    records: Mutex<Records>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Records>, StoreError> {
+        self.records
+            .lock()
+            .map_err(|_| StoreError::Backend { message: "memory store lock poisoned".into(), retryable: false })
+    }
+}
+
+fn live(record: &Record, now: DateTime<Utc>) -> bool {
+    record.expires_at.is_none_or(|t| t > now)
+}
+
+/// Applies `expect` to the current record and returns the next version:
+/// the one rule every store implementation shares.
+pub fn next_version(
+    space: Space,
+    key: &str,
+    current: Option<&Record>,
+    expect: Expect,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let current = current.filter(|r| live(r, now));
+    let ok = match (expect, current) {
+        (Expect::Any, _) | (Expect::Absent, None) => true,
+        (Expect::Version(v), Some(r)) => r.version == v,
+        _ => false,
+    };
+    if !ok {
+        return Err(StoreError::Conflict { space: space.as_str(), key: key.to_owned() });
+    }
+    Ok(current.map_or(1, |r| r.version + 1))
+}
+
+impl Store for MemoryStore {
+    fn get(&self, space: Space, key: &str, now: DateTime<Utc>) -> Result<Option<Record>, StoreError> {
+        Ok(self.lock()?.get(&(space, key.to_owned())).filter(|r| live(r, now)).cloned())
+    }
+
+    fn put(
+        &self,
+        space: Space,
+        key: &str,
+        value: &Value,
+        expect: Expect,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut records = self.lock()?;
+        let k = (space, key.to_owned());
+        let version = next_version(space, key, records.get(&k), expect, now)?;
+        records.insert(k, Record { value: value.clone(), version, expires_at });
+        Ok(version)
+    }
+
+    fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {
+        let records = self.lock()?;
+        Ok(records
+            .range((space, prefix.to_owned())..)
+            .take_while(|((s, k), _)| *s == space && k.starts_with(prefix))
+            .filter(|(_, r)| live(r, now))
+            .map(|((_, k), r)| (k.clone(), r.clone()))
+            .collect())
+    }
+}

@@ -1,0 +1,153 @@
+//! Ingress Sentinel state in one local file.
+//!
+//! [`FileStore`] implements the engine's [`Store`] port on
+//! [redb](https://docs.rs/redb), an embedded, crash-safe, pure-Rust
+//! key-value database: one file, ACID write transactions, no server and no
+//! C toolchain. Each put runs in its own write transaction, so the version
+//! check and the write are atomic, as DynamoDB's condition expressions are.
+//! Expiry follows DynamoDB's TTL: an expired record reads as absent at once,
+//! and [`FileStore::purge`] removes it later.
+//!
+//! ```
+//! use sentinel_core::store::{Expect, Space, Store};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = sentinel_local::FileStore::open(dir.path().join("state.redb")).unwrap();
+//! let now = chrono::Utc::now();
+//! let v = store.put(Space::Baseline, "k", &serde_json::json!({"a": 1}), Expect::Absent, None, now).unwrap();
+//! assert_eq!(v, 1);
+//! ```
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use sentinel_core::store::{Expect, Record, Space, Store, StoreError, next_version};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One table; keys are `<space>\0<key>`, so a space is a key range.
+const TABLE: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("state");
+
+/// A record as stored.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    value: Value,
+    version: u64,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// The engine's state in one redb file.
+pub struct FileStore {
+    db: Database,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend { message: e.to_string(), retryable: false }
+}
+
+fn full_key(space: Space, key: &str) -> String {
+    format!("{}\0{key}", space.as_str())
+}
+
+fn live(r: &Stored, now: DateTime<Utc>) -> bool {
+    r.expires_at.is_none_or(|t| t > now)
+}
+
+fn parse(space: Space, key: &str, bytes: &[u8]) -> Result<Stored, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        space: space.as_str(),
+        key: key.to_owned(),
+        source,
+    })
+}
+
+impl FileStore {
+    /// Opens (or creates) the state file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let db = Database::create(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
+        let tx = db.begin_write().map_err(backend)?;
+        tx.open_table(TABLE).map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(Self { db })
+    }
+
+    /// Removes every record expired at `now`; returns how many.
+    pub fn purge(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let tx = self.db.begin_write().map_err(backend)?;
+        let removed = {
+            let mut table = tx.open_table(TABLE).map_err(backend)?;
+            let expired = table
+                .extract_if(|_, bytes| serde_json::from_slice::<Stored>(bytes).is_ok_and(|r| !live(&r, now)))
+                .map_err(backend)?;
+            expired.count()
+        };
+        tx.commit().map_err(backend)?;
+        Ok(removed)
+    }
+}
+
+impl Store for FileStore {
+    fn get(&self, space: Space, key: &str, now: DateTime<Utc>) -> Result<Option<Record>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let table = tx.open_table(TABLE).map_err(backend)?;
+        let Some(bytes) = table.get(full_key(space, key).as_str()).map_err(backend)? else { return Ok(None) };
+        let stored = parse(space, key, bytes.value())?;
+        Ok(live(&stored, now).then_some(Record {
+            value: stored.value,
+            version: stored.version,
+            expires_at: stored.expires_at,
+        }))
+    }
+
+    fn put(
+        &self,
+        space: Space,
+        key: &str,
+        value: &Value,
+        expect: Expect,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let tx = self.db.begin_write().map_err(backend)?;
+        let version = {
+            let mut table = tx.open_table(TABLE).map_err(backend)?;
+            let k = full_key(space, key);
+            let current = match table.get(k.as_str()).map_err(backend)? {
+                Some(bytes) => {
+                    let s = parse(space, key, bytes.value())?;
+                    Some(Record { value: Value::Null, version: s.version, expires_at: s.expires_at })
+                }
+                None => None,
+            };
+            let version = next_version(space, key, current.as_ref(), expect, now)?;
+            let bytes = serde_json::to_vec(&Stored { value: value.clone(), version, expires_at }).map_err(backend)?;
+            table.insert(k.as_str(), bytes.as_slice()).map_err(backend)?;
+            version
+        };
+        tx.commit().map_err(backend)?;
+        Ok(version)
+    }
+
+    fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let table = tx.open_table(TABLE).map_err(backend)?;
+        let start = full_key(space, prefix);
+        let mut out = Vec::new();
+        for entry in table.range(start.as_str()..).map_err(backend)? {
+            let (k, v) = entry.map_err(backend)?;
+            let Some(key) = k.value().strip_prefix(&start[..start.len() - prefix.len()]) else { break };
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let stored = parse(space, key, v.value())?;
+            if live(&stored, now) {
+                out.push((
+                    key.to_owned(),
+                    Record { value: stored.value, version: stored.version, expires_at: stored.expires_at },
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
