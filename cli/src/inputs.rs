@@ -1,9 +1,91 @@
-//! Turning command-line paths into input files.
+//! Turning command-line paths into decoded audit events.
 
+use std::fs::File;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use sentinel_core::decode::{
+    Counts, DecodeError, Decoded, EventRecord, Limits, Location, Options, SkipReason, decode_reader,
+};
 use walkdir::WalkDir;
+
+/// Bounds on what one input may cost, as flags.
+#[derive(clap::Args)]
+pub struct LimitArgs {
+    /// Largest single record (line or JSON object) accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_record_bytes)]
+    max_record_bytes: usize,
+    /// Most decompressed bytes accepted from one input file.
+    #[arg(long, default_value_t = Limits::default().max_decompressed_bytes)]
+    max_decompressed_bytes: u64,
+}
+
+impl LimitArgs {
+    /// The limits these flags set.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_record_bytes: self.max_record_bytes,
+            max_decompressed_bytes: self.max_decompressed_bytes,
+            ..Limits::default()
+        }
+    }
+}
+
+/// Everything decoded from a set of inputs.
+#[derive(Default)]
+pub struct Inputs {
+    /// Relevant events, in time order (events without time first, in input order).
+    pub records: Vec<EventRecord>,
+    /// Decode failures.
+    pub errors: Vec<DecodeError>,
+    /// Skipped records, when asked for.
+    pub skipped: Vec<(Location, SkipReason)>,
+    /// Each input's counts.
+    pub per_input: Vec<(String, Counts)>,
+    /// All counts.
+    pub counts: Counts,
+}
+
+impl Inputs {
+    /// True if some record or input could not be decoded.
+    pub fn damaged(&self) -> bool {
+        self.counts.malformed + self.counts.input_errors > 0
+    }
+}
+
+/// Decodes every file under `paths`, with a progress bar on a terminal.
+pub fn decode(paths: &[PathBuf], options: &Options) -> Result<Inputs> {
+    let files = expand(paths)?;
+    let total: u64 = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
+    let progress = if std::io::stderr().is_terminal() && total > 16 << 20 {
+        let bar = ProgressBar::new(total);
+        let style = ProgressStyle::with_template("{bar:40} {binary_bytes}/{binary_total_bytes} {eta} {msg}");
+        if let Ok(style) = style {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut out = Inputs::default();
+    for path in files {
+        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let name = path.display().to_string();
+        progress.set_message(name.clone());
+        let counts = decode_reader(&name, progress.wrap_read(file), options, &mut |d| match d {
+            Decoded::Event(record) => out.records.push(*record),
+            Decoded::Failed(error) => out.errors.push(error),
+            Decoded::Skipped { location, reason } => out.skipped.push((location, reason)),
+        });
+        out.counts.merge(&counts);
+        out.per_input.push((name, counts));
+    }
+    progress.finish_and_clear();
+    out.records.sort_by_key(|r| r.event.time());
+    Ok(out)
+}
 
 /// Expands files and directories (recursively, in name order) into files.
 /// Hidden files inside directories are passed over; a path named explicitly

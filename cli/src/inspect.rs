@@ -1,14 +1,13 @@
 //! `sentinel inspect`: the relevant audit events of some inputs, and what each changed.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sentinel_core::decode::{Counts, DecodeError, Decoded, EventRecord, Limits, Options, Outcome, decode_reader};
+use sentinel_core::decode::{Counts, DecodeError, EventRecord, Options, Outcome};
 use sentinel_core::ingress::diff::diff;
 use sentinel_core::text::escape;
 use sentinel_core::{Change, IngressState};
@@ -25,12 +24,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
-    /// Largest single record (line or JSON object) accepted, in bytes.
-    #[arg(long, default_value_t = Limits::default().max_record_bytes)]
-    max_record_bytes: usize,
-    /// Most decompressed bytes accepted from one input file.
-    #[arg(long, default_value_t = Limits::default().max_decompressed_bytes)]
-    max_decompressed_bytes: u64,
+    #[command(flatten)]
+    limits: inputs::LimitArgs,
     /// Also list every record passed over, with where it was and why.
     #[arg(long)]
     all: bool,
@@ -100,38 +95,20 @@ struct Report {
 
 /// Runs the command, writing the report to `out`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<ExitCode> {
-    let limits = Limits {
-        max_record_bytes: args.max_record_bytes,
-        max_decompressed_bytes: args.max_decompressed_bytes,
-        ..Limits::default()
-    };
-    let options = Options { limits, report_skipped: args.all };
-    let mut records = Vec::new();
-    let mut errors = Vec::new();
-    let mut skipped = Vec::new();
-    let mut inputs = Vec::new();
-    let mut counts = Counts::default();
-    for path in inputs::expand(&args.paths)? {
-        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        let name = path.display().to_string();
-        let c = decode_reader(&name, file, &options, &mut |d| match d {
-            Decoded::Event(record) => records.push(*record),
-            Decoded::Failed(error) => errors.push(error),
-            Decoded::Skipped { location, reason } => {
-                skipped.push(SkippedEntry { location: location.to_string(), reason: reason.as_str() });
-            }
-        });
-        counts.merge(&c);
-        inputs.push(InputEntry { path: name, counts: c });
-    }
-    // Replay in time order; records without a time keep their input order first.
-    records.sort_by_key(|r| r.event.time());
+    let options = Options { limits: args.limits.limits(), report_skipped: args.all };
+    let decoded = inputs::decode(&args.paths, &options)?;
+    let damaged = decoded.damaged();
+    let skipped = decoded
+        .skipped
+        .iter()
+        .map(|(location, reason)| SkippedEntry { location: location.to_string(), reason: reason.as_str() })
+        .collect();
     let report = Report {
-        inputs,
-        events: entries(records),
-        errors: errors.iter().map(error_entry).collect(),
+        inputs: decoded.per_input.into_iter().map(|(path, counts)| InputEntry { path, counts }).collect(),
+        events: entries(decoded.records),
+        errors: decoded.errors.iter().map(error_entry).collect(),
         skipped: args.all.then_some(skipped),
-        counts,
+        counts: decoded.counts,
     };
     match args.format {
         Format::Json => {
@@ -140,7 +117,6 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<ExitCode> {
         }
         Format::Text => write_text(&report, out)?,
     }
-    let damaged = report.counts.malformed + report.counts.input_errors > 0;
     Ok(if damaged { ExitCode::from(3) } else { ExitCode::SUCCESS })
 }
 

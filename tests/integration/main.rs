@@ -5,4 +5,7 @@
 
 mod conformance;
 mod framings;
+mod history;
 mod hostile;
+mod rules;
+mod store;

@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod contract;
+pub mod engine;
+
 use std::io::Write;
 use std::path::PathBuf;
 

@@ -197,6 +197,12 @@ impl Alert {
     /// Readable text for terminals, chat and e-mail. Every string that came
     /// from the cluster is escaped for control characters, ANSI, Markdown and HTML.
     pub fn to_text(&self) -> String {
+        self.to_text_since(0)
+    }
+
+    /// [`Alert::to_text`] listing only the signals after the first `shown`
+    /// (those a reader of earlier revisions has not seen).
+    pub fn to_text_since(&self, shown: usize) -> String {
         let e = |s: &str| escape_markup(s).into_owned();
         let mut out = format!(
             "[{}] {} rev {} on {}: {}\n",
@@ -220,7 +226,10 @@ impl Alert {
             }
         }
         out.push('\n');
-        for s in &self.signals {
+        if shown > 0 && shown < self.signals.len() {
+            out.push_str(&format!("  ({shown} earlier signals above; new:)\n"));
+        }
+        for s in self.signals.iter().skip(shown.min(self.signals.len())) {
             let r = &s.resource;
             let object =
                 format!("{} {}/{}", r.kind, r.namespace.as_deref().unwrap_or("-"), r.name.as_deref().unwrap_or("-"));

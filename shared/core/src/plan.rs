@@ -54,6 +54,24 @@ pub enum PlanVerdict {
 }
 
 impl ChangePlan {
+    /// An id derived from the plan's content, for plans without a ticket.
+    pub fn derived_id(&self) -> String {
+        let mut hash = Sha256::new();
+        for part in [
+            self.cluster.as_str(),
+            &self.namespace,
+            self.name.as_str(),
+            self.actor.as_str(),
+            &self.valid_from.to_rfc3339(),
+            &self.valid_until.to_rfc3339(),
+            self.digest.as_deref().unwrap_or(""),
+        ] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        format!("plan-{}", &hex::encode(hash.finalize())[..16])
+    }
+
     fn covers_object(&self, actor: &Actor, name: &str, at: DateTime<Utc>) -> bool {
         let actor_ids = [
             Some(actor.kubernetes_username.as_str()),

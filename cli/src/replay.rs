@@ -1,0 +1,179 @@
+//! `sentinel replay`: the detection engine over audit-log files, on a local store.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use sentinel_core::alert::Alert;
+use sentinel_core::decode::Options;
+use sentinel_core::engine::{Engine, Stats};
+use sentinel_core::plan::ChangePlan;
+use sentinel_core::policy::Policy;
+use sentinel_core::rules::Severity;
+use sentinel_core::store::{AlertSink, MemoryStore, Plans, SinkError, Store};
+use sentinel_local::FileStore;
+use serde::Deserialize;
+
+use crate::{Format, inputs};
+
+/// Arguments of `sentinel replay`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// EKS audit logs: files or directories, in any supported framing.
+    #[arg(long, required = true, num_args = 1..)]
+    audit: Vec<PathBuf>,
+    /// The policy file (TOML). Without one, defaults apply: no windows, no
+    /// approved actors, plans required, so every material change is reported.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Change plans to register before replaying (TOML, `[[plans]]`).
+    #[arg(long)]
+    approvals: Option<PathBuf>,
+    /// The state file (created if missing). Without one, state lives in memory for this run.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Output format for alerts on standard output.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Exit with status 4 if any alert reaches this severity.
+    #[arg(long, value_parser = parse_severity)]
+    fail_on: Option<Severity>,
+    #[command(flatten)]
+    limits: inputs::LimitArgs,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse()
+}
+
+/// The approvals file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalsFile {
+    #[serde(default)]
+    plans: Vec<ChangePlan>,
+}
+
+/// Reads a policy file, or the defaults.
+pub fn load_policy(path: Option<&Path>) -> Result<Policy> {
+    let Some(path) = path else { return Ok(Policy::default()) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Policy::from_toml(&text).with_context(|| format!("invalid policy {}", path.display()))
+}
+
+/// Reads an approvals file.
+pub fn load_plans(path: &Path) -> Result<Vec<ChangePlan>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: ApprovalsFile = toml::from_str(&text).with_context(|| format!("invalid approvals {}", path.display()))?;
+    Ok(file.plans)
+}
+
+/// Prints each alert revision as it is published.
+struct Printer<'a> {
+    out: &'a mut dyn Write,
+    format: Format,
+    worst: Option<Severity>,
+    by_severity: [u64; 4],
+    /// Signals already printed per alert, so text shows only what is new.
+    shown: HashMap<String, usize>,
+}
+
+impl AlertSink for Printer<'_> {
+    fn publish(&mut self, alert: &Alert) -> Result<(), SinkError> {
+        let written = match self.format {
+            Format::Json => serde_json::to_string(alert)
+                .map_err(std::io::Error::other)
+                .and_then(|line| writeln!(self.out, "{line}")),
+            Format::Text => {
+                let shown = self.shown.insert(alert.alert_id.clone(), alert.signals.len()).unwrap_or(0);
+                writeln!(self.out, "{}", alert.to_text_since(shown))
+            }
+        };
+        written.map_err(|e| SinkError {
+            alert_id: alert.alert_id.clone(),
+            message: e.to_string(),
+            retryable: false,
+        })?;
+        self.worst = self.worst.max(Some(alert.severity));
+        if alert.revision == 1 {
+            self.by_severity[alert.severity as usize] += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the command: alerts to `out`, the summary to `err`.
+pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode> {
+    let policy = load_policy(args.policy.as_deref())?;
+    match &args.state {
+        Some(path) => {
+            let store = FileStore::open(path).with_context(|| format!("cannot open state {}", path.display()))?;
+            replay(args, &policy, &store, out, err)
+        }
+        None => replay(args, &policy, &MemoryStore::new(), out, err),
+    }
+}
+
+fn replay<S: Store>(
+    args: &Args,
+    policy: &Policy,
+    store: &S,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<ExitCode> {
+    let mut plans = 0;
+    if let Some(path) = &args.approvals {
+        for plan in load_plans(path)? {
+            store.put_plan(&plan, plan.valid_from)?;
+            plans += 1;
+        }
+    }
+    let options = Options { limits: args.limits.limits(), report_skipped: false };
+    let decoded = inputs::decode(&args.audit, &options)?;
+    for error in &decoded.errors {
+        writeln!(err, "error: {}", sentinel_core::text::escape(&error.to_string()))?;
+    }
+    let mut engine = Engine::new(policy, store);
+    let mut printer = Printer { out, format: args.format, worst: None, by_severity: [0; 4], shown: HashMap::new() };
+    for record in &decoded.records {
+        engine
+            .process(record, &mut printer)
+            .with_context(|| format!("processing audit event {} ({})", record.event.audit_id, record.location))?;
+    }
+    summary(err, &decoded, engine.stats(), &printer.by_severity, plans)?;
+    let failed = args.fail_on.is_some_and(|threshold| printer.worst.is_some_and(|w| w >= threshold));
+    Ok(if failed {
+        ExitCode::from(4)
+    } else if decoded.damaged() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn summary(err: &mut dyn Write, d: &inputs::Inputs, s: &Stats, by: &[u64; 4], plans: usize) -> Result<()> {
+    let c = &d.counts;
+    writeln!(
+        err,
+        "records: {} read, {} relevant ({} denied), {} skipped, {} malformed, {} input errors",
+        c.records,
+        c.kept + c.denied,
+        c.denied,
+        c.skipped.total(),
+        c.malformed,
+        c.input_errors
+    )?;
+    writeln!(
+        err,
+        "changes: {} processed, {} routine, {} approved and recorded, {} already applied; {} plans registered",
+        s.events, s.routine, s.approved, s.duplicates, plans
+    )?;
+    writeln!(
+        err,
+        "alerts: {} new (critical {}, high {}, medium {}, low {}), {} updates; {} signals, {} suppressed",
+        s.alerts_opened, by[3], by[2], by[1], by[0], s.alerts_updated, s.signals, s.suppressed
+    )?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! The contract every [`Store`] implementation must meet: the in-memory
+//! store, the redb file store and the DynamoDB adapter run the same checks.
+
+use chrono::{DateTime, Duration, Utc};
+use sentinel_core::store::{Expect, Space, Store, StoreError};
+use serde_json::json;
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// Runs every check against an empty store.
+pub fn store_contract(store: &dyn Store) {
+    versions_and_conditional_writes(store);
+    expiry(store);
+    scans(store);
+    spaces_are_separate(store);
+    documents_round_trip(store);
+}
+
+fn versions_and_conditional_writes(store: &dyn Store) {
+    let now = t("2024-05-01T10:00:00Z");
+    assert_eq!(store.get(Space::Baseline, "a", now).unwrap(), None);
+    assert_eq!(store.put(Space::Baseline, "a", &json!(1), Expect::Absent, None, now).unwrap(), 1);
+    let conflict = store.put(Space::Baseline, "a", &json!(2), Expect::Absent, None, now);
+    assert!(matches!(conflict, Err(StoreError::Conflict { .. })), "Absent on an existing key must conflict");
+    assert_eq!(store.put(Space::Baseline, "a", &json!(2), Expect::Version(1), None, now).unwrap(), 2);
+    let stale = store.put(Space::Baseline, "a", &json!(3), Expect::Version(1), None, now);
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "a stale version must conflict");
+    assert!(matches!(
+        store.put(Space::Baseline, "never", &json!(1), Expect::Version(1), None, now),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(store.put(Space::Baseline, "a", &json!(3), Expect::Any, None, now).unwrap(), 3);
+    let got = store.get(Space::Baseline, "a", now).unwrap().unwrap();
+    assert_eq!((got.value, got.version, got.expires_at), (json!(3), 3, None));
+}
+
+fn expiry(store: &dyn Store) {
+    let now = t("2024-05-01T10:00:00Z");
+    let at = now + Duration::minutes(30);
+    store.put(Space::Incident, "x", &json!({"n": 1}), Expect::Absent, Some(at), now).unwrap();
+    assert_eq!(store.get(Space::Incident, "x", at - Duration::seconds(1)).unwrap().unwrap().expires_at, Some(at));
+    assert_eq!(store.get(Space::Incident, "x", at).unwrap(), None, "expired at its expiry time");
+    // An expired record is absent for writes too, and its versions start again.
+    assert_eq!(store.put(Space::Incident, "x", &json!({"n": 2}), Expect::Absent, None, at).unwrap(), 1);
+    assert_eq!(store.get(Space::Incident, "x", at + Duration::days(365)).unwrap().unwrap().value, json!({"n": 2}));
+}
+
+fn scans(store: &dyn Store) {
+    let now = t("2024-05-01T10:00:00Z");
+    for key in ["prod|shop|b", "prod|shop|a", "prod|shopping|c", "prod|payments|d", "staging|shop|e"] {
+        store.put(Space::Plan, key, &json!(key), Expect::Any, None, now).unwrap();
+    }
+    store.put(Space::Plan, "prod|shop|old", &json!("old"), Expect::Any, Some(now), now - Duration::hours(1)).unwrap();
+    let keys: Vec<String> = store.scan(Space::Plan, "prod|shop|", now).unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["prod|shop|a", "prod|shop|b"], "prefix, key order, live records only");
+    assert!(store.scan(Space::Plan, "nothing|", now).unwrap().is_empty());
+}
+
+fn spaces_are_separate(store: &dyn Store) {
+    let now = t("2024-05-01T10:00:00Z");
+    store.put(Space::Alert, "same", &json!("alert"), Expect::Absent, None, now).unwrap();
+    store.put(Space::Activity, "same", &json!("activity"), Expect::Absent, None, now).unwrap();
+    assert_eq!(store.get(Space::Alert, "same", now).unwrap().unwrap().value, json!("alert"));
+    assert_eq!(store.get(Space::Activity, "same", now).unwrap().unwrap().value, json!("activity"));
+    assert!(store.scan(Space::Identity, "", now).unwrap().is_empty());
+}
+
+fn documents_round_trip(store: &dyn Store) {
+    let now = t("2024-05-01T10:00:00Z");
+    let doc = json!({"annotations": {"nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers \"X: ü\";\n"},
+                     "list": [1, 2.5, null, true], "nested": {"deep": {"er": "\u{1b}[31m"}}});
+    let key = "prod|ingresses|shop|web with spaces/and|pipes";
+    store.put(Space::Index, key, &doc, Expect::Absent, None, now).unwrap();
+    assert_eq!(store.get(Space::Index, key, now).unwrap().unwrap().value, doc);
+}

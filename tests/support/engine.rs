@@ -1,0 +1,253 @@
+//! Driving the engine in tests: audit events built by name, alerts collected
+//! and each one checked against the alert JSON Schema.
+
+use std::sync::OnceLock;
+
+use sentinel_core::alert::Alert;
+use sentinel_core::decode::{Decoded, Options, decode_bytes};
+use sentinel_core::engine::{Engine, Stats};
+use sentinel_core::plan::ChangePlan;
+use sentinel_core::policy::{Pattern, Policy};
+use sentinel_core::rules::RuleId;
+use sentinel_core::store::{AlertSink, MemoryStore, Plans, SinkError, Store};
+use serde_json::{Value, json};
+
+/// The alert contract, compiled once.
+fn schema() -> &'static jsonschema::Validator {
+    static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let text = include_str!("../../shared/core/schema/alert.schema.json");
+        jsonschema::validator_for(&serde_json::from_str(text).unwrap()).unwrap()
+    })
+}
+
+/// Panics unless `alert` follows the alert JSON Schema.
+pub fn assert_valid_alert(alert: &Value) {
+    let errors: Vec<String> = schema().iter_errors(alert).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "alert violates the schema: {errors:#?}\n{alert:#}");
+}
+
+/// Collects published alerts, checking each against the schema.
+#[derive(Default)]
+pub struct Collect {
+    /// Every revision published, in order.
+    pub published: Vec<Alert>,
+}
+
+impl AlertSink for Collect {
+    fn publish(&mut self, alert: &Alert) -> Result<(), SinkError> {
+        assert_valid_alert(&serde_json::to_value(alert).unwrap());
+        self.published.push(alert.clone());
+        Ok(())
+    }
+}
+
+impl Collect {
+    /// The latest revision of each alert, in order of opening.
+    pub fn alerts(&self) -> Vec<&Alert> {
+        let mut out: Vec<&Alert> = Vec::new();
+        for a in &self.published {
+            match out.iter_mut().find(|o| o.alert_id == a.alert_id) {
+                Some(o) => *o = a,
+                None => out.push(a),
+            }
+        }
+        out
+    }
+
+    /// Every rule that fired, sorted, without repeats.
+    pub fn rules(&self) -> Vec<RuleId> {
+        let mut rules: Vec<RuleId> = self.alerts().iter().flat_map(|a| a.signals.iter().map(|s| s.rule)).collect();
+        rules.sort();
+        rules.dedup();
+        rules
+    }
+}
+
+/// The policy the rule tests run under: weekday windows 09:00–17:00 UTC,
+/// a CI role and Argo CD approved, known hosts for `shop`.
+pub const TEST_POLICY: &str = r#"
+cluster = "test"
+sensitive_namespaces = ["vault"]
+[[windows]]
+name = "business hours"
+days = ["mon", "tue", "wed", "thu", "fri"]
+start = "09:00"
+end = "17:00"
+[[actors]]
+name = "ci"
+iam_role_arn = "arn:aws:iam::111122223333:role/Deploy"
+[[actors]]
+name = "gitops"
+service_account = "argocd:*"
+anytime = true
+[[hosts]]
+namespaces = ["shop"]
+patterns = ["shop.example.com", "*.shop.example.com"]
+"#;
+
+/// A plan letting the CI role change anything in `namespace` during 2024.
+pub fn ci_plan(namespace: &str) -> ChangePlan {
+    ChangePlan {
+        id: format!("plan-{namespace}"),
+        cluster: "test".into(),
+        namespace: namespace.into(),
+        name: Pattern::new("*").unwrap(),
+        actor: Pattern::new("arn:aws:iam::111122223333:role/Deploy").unwrap(),
+        valid_from: "2024-01-01T00:00:00Z".parse().unwrap(),
+        valid_until: "2025-01-01T00:00:00Z".parse().unwrap(),
+        digest: None,
+        ticket: None,
+    }
+}
+
+/// A Kubernetes user authenticated through an IAM role session.
+pub fn iam_user(role: &str, session: &str, key: &str) -> Value {
+    let arn = format!("arn:aws:sts::111122223333:assumed-role/{role}/{session}");
+    json!({
+        "username": format!("{}:{}", role.to_lowercase(), session.replace('@', "-")),
+        "uid": "aws-iam-authenticator:111122223333:AROAEXAMPLE",
+        "groups": ["system:authenticated"],
+        "extra": {"accessKeyId": [key], "arn": [arn], "canonicalArn": [format!("arn:aws:iam::111122223333:role/{role}")],
+                  "principalId": ["AROAEXAMPLE"], "sessionName": [session]}
+    })
+}
+
+/// The approved CI role.
+pub fn ci() -> Value {
+    iam_user("Deploy", "gha-run-1", "ASIACI")
+}
+
+/// An unapproved person with a named session.
+pub fn mallory() -> Value {
+    iam_user("Admin", "mallory@example.com", "ASIAMALLORY")
+}
+
+/// A service account.
+pub fn service_account(ns: &str, name: &str) -> Value {
+    json!({"username": format!("system:serviceaccount:{ns}:{name}"), "groups": ["system:serviceaccounts"],
+           "extra": {"authentication.kubernetes.io/pod-name": [format!("{name}-0")]}})
+}
+
+/// An audit event of a write.
+// One argument per audit-event field a test varies; a builder would only hide them.
+#[allow(clippy::too_many_arguments)]
+pub fn write(
+    id: &str,
+    verb: &str,
+    resource: &str,
+    ns: &str,
+    name: &str,
+    time: &str,
+    user: Value,
+    body: Option<&Value>,
+) -> Value {
+    let group = match resource {
+        "ingresses" | "ingressclasses" => "networking.k8s.io",
+        "gateways" | "httproutes" => "gateway.networking.k8s.io",
+        _ => "",
+    };
+    let mut e = json!({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse", "auditID": id,
+        "stage": "ResponseComplete", "verb": verb, "user": user, "sourceIPs": ["192.0.2.7"], "userAgent": "kubectl/v1.30.2",
+        "objectRef": {"resource": resource, "namespace": ns, "name": name, "apiGroup": group, "apiVersion": "v1"},
+        "responseStatus": {"metadata": {}, "code": if verb == "create" { 201 } else { 200 }},
+        "requestReceivedTimestamp": time, "stageTimestamp": time
+    });
+    if let Some(body) = body {
+        e["requestObject"] = body.clone();
+        e["responseObject"] = body.clone();
+    }
+    e
+}
+
+/// An Ingress in `shop` with TLS, an allowlist, auth and custom headers.
+pub fn storefront() -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": "shop", "annotations": {
+            "nginx.ingress.kubernetes.io/allowlist-source-range": "10.0.0.0/8",
+            "nginx.ingress.kubernetes.io/auth-url": "https://auth.shop.svc/verify",
+            "nginx.ingress.kubernetes.io/custom-headers": "shop/security-headers",
+            "alb.ingress.kubernetes.io/scheme": "internal"
+        }},
+        "spec": {
+            "ingressClassName": "nginx",
+            "rules": [{"host": "shop.example.com", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}
+            ]}}],
+            "tls": [{"hosts": ["shop.example.com"], "secretName": "web-tls"}]
+        }
+    })
+}
+
+/// The engine over an in-memory store with a policy.
+pub struct Harness {
+    /// The policy.
+    pub policy: Policy,
+    /// The store.
+    pub store: MemoryStore,
+    /// What was published.
+    pub sink: Collect,
+    stats: Stats,
+}
+
+impl Harness {
+    /// A harness under [`TEST_POLICY`] with CI plans for `shop`.
+    pub fn new() -> Self {
+        Self::with_policy(TEST_POLICY)
+    }
+
+    /// A harness under another policy.
+    pub fn with_policy(policy: &str) -> Self {
+        let h = Self {
+            policy: Policy::from_toml(policy).unwrap(),
+            store: MemoryStore::new(),
+            sink: Collect::default(),
+            stats: Stats::default(),
+        };
+        h.store.put_plan(&ci_plan("shop"), "2024-01-01T00:00:00Z".parse().unwrap()).unwrap();
+        h
+    }
+
+    /// Feeds audit events (JSON lines through the real decoder) to the engine.
+    pub fn feed(&mut self, events: &[Value]) -> &mut Self {
+        let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
+        feed_bytes(&self.policy, &self.store, &mut self.sink, &mut self.stats, lines.as_bytes());
+        self
+    }
+
+    /// What the engine counted over every feed.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Decodes `bytes` and runs every relevant event through a fresh engine on `store`.
+pub fn feed_bytes(policy: &Policy, store: &dyn Store, sink: &mut Collect, stats: &mut Stats, bytes: &[u8]) {
+    let mut records = Vec::new();
+    decode_bytes("test", bytes, &Options::default(), &mut |d| match d {
+        Decoded::Event(e) => records.push(*e),
+        other => panic!("test input failed to decode: {other:?}"),
+    });
+    records.sort_by_key(|r| r.event.time());
+    let mut engine = Engine::new(policy, store);
+    for r in &records {
+        engine.process(r, sink).unwrap();
+    }
+    let s = engine.stats();
+    stats.events += s.events;
+    stats.duplicates += s.duplicates;
+    stats.routine += s.routine;
+    stats.approved += s.approved;
+    stats.signals += s.signals;
+    stats.suppressed += s.suppressed;
+    stats.alerts_opened += s.alerts_opened;
+    stats.alerts_updated += s.alerts_updated;
+}
