@@ -99,3 +99,168 @@ fn all_lists_skipped_records_with_their_reason() {
     assert!(text.contains("skipped: examples/audit/kube-apiserver-audit.jsonl: line 1: not_relevant"), "{text}");
     assert!(text.contains(": status_subresource"), "{text}");
 }
+
+fn replay(extra: &[&str]) -> Output {
+    let mut args = vec![
+        "replay",
+        "--audit",
+        "examples/audit",
+        "--policy",
+        "examples/policy.toml",
+        "--approvals",
+        "examples/approvals.toml",
+    ];
+    args.extend_from_slice(extra);
+    sentinel(&args)
+}
+
+fn alerts_of(out: &Output) -> Vec<serde_json::Value> {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../shared/core/schema/alert.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    stdout(out)
+        .lines()
+        .map(|line| {
+            let alert: serde_json::Value = serde_json::from_str(line).expect("one JSON alert per line, nothing else");
+            assert!(validator.is_valid(&alert), "{alert:#}");
+            alert
+        })
+        .collect()
+}
+
+#[test]
+fn replay_of_the_examples_fires_many_rules_and_keeps_approved_and_routine_changes_silent() {
+    let out = replay(&["--format", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let alerts = alerts_of(&out);
+    let mut rules: Vec<String> = alerts
+        .iter()
+        .flat_map(|a| a["signals"].as_array().unwrap().iter().map(|s| s["rule"].as_str().unwrap().to_owned()))
+        .collect();
+    rules.sort();
+    rules.dedup();
+    assert!(rules.len() >= 6, "{rules:?}");
+    // The approved creates (CHG-1042, -1043, -1050) and the Argo CD bookkeeping patch raise nothing.
+    let audit_ids: Vec<&str> =
+        alerts.iter().flat_map(|a| a["audit_ids"].as_array().unwrap().iter().map(|i| i.as_str().unwrap())).collect();
+    let examples = std::fs::read_to_string(root().join("examples/audit/kube-apiserver-audit.jsonl")).unwrap();
+    for line in examples.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let quiet = e["verb"] == "create" || e["user"]["username"].as_str().unwrap().contains("argocd");
+        if quiet {
+            assert!(!audit_ids.contains(&e["auditID"].as_str().unwrap()), "{} should be silent", e["auditID"]);
+        }
+    }
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("3 approved and recorded"), "{summary}");
+}
+
+#[test]
+fn replaying_twice_on_the_same_state_raises_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+    let state = state.to_str().unwrap();
+    let first = replay(&["--format", "json", "--state", state]);
+    assert!(!alerts_of(&first).is_empty());
+    let second = replay(&["--format", "json", "--state", state]);
+    assert!(second.status.success(), "{second:?}");
+    assert_eq!(stdout(&second), "", "no new alerts on the second run");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("11 already applied"));
+}
+
+#[test]
+fn fail_on_sets_the_exit_status() {
+    assert_eq!(replay(&["--fail-on", "critical"]).status.code(), Some(4));
+    let quiet = sentinel(&["replay", "--audit", "tests/fixtures/allowlist-widened.jsonl", "--fail-on", "critical"]);
+    // Without a policy the widening to 0.0.0.0/0 is still critical.
+    assert_eq!(quiet.status.code(), Some(4), "{quiet:?}");
+    let calm = sentinel(&[
+        "replay",
+        "--audit",
+        "examples/audit/cloudwatch-subscription-event.json",
+        "--fail-on",
+        "critical",
+        "--policy",
+        "examples/policy.toml",
+        "--approvals",
+        "examples/approvals.toml",
+    ]);
+    assert_eq!(calm.status.code(), Some(4));
+}
+
+#[test]
+fn an_invalid_policy_is_refused_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "cluster = \"x\"\n[[windows]]\nname = \"w\"\ndays = [\"mon\"]\nstart = \"25:00\"\nend = \"17:00\"\n",
+    )
+    .unwrap();
+    let out = sentinel(&["replay", "--audit", "examples/audit", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 5") && err.contains("invalid time \"25:00\""), "{err}");
+}
+
+#[test]
+fn approve_pins_a_manifest_and_replay_honours_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+    let manifest = dir.path().join("ingress.yaml");
+    std::fs::write(
+        &manifest,
+        "# the storefront as CI will deploy it\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: storefront\n  annotations:\n    nginx.ingress.kubernetes.io/allowlist-source-range: 10.0.0.0/8\nspec:\n  ingressClassName: nginx\n  rules:\n    - host: shop.example.com\n      http:\n        paths:\n          - path: /\n            pathType: Prefix\n            backend:\n              service:\n                name: storefront\n                port:\n                  number: 80\n  tls:\n    - hosts: [shop.example.com]\n      secretName: storefront-tls\n",
+    )
+    .unwrap();
+    let out = sentinel(&[
+        "approve",
+        "--state",
+        state.to_str().unwrap(),
+        "--cluster",
+        "local",
+        "--namespace",
+        "shop",
+        "--name",
+        "storefront",
+        "--actor",
+        "arn:aws:iam::111122223333:role/GitHubActionsDeploy",
+        "--from",
+        "2024-05-01T00:00:00Z",
+        "--valid-for",
+        "1d",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--ticket",
+        "CHG-7",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(plan["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(plan["id"], "CHG-7");
+    // The fixture's create by CI matches the pinned manifest; the update (alice, to 0.0.0.0/0) has no plan.
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[[actors]]\nname = \"ci\"\niam_role_arn = \"arn:aws:iam::111122223333:role/*\"\n")
+        .unwrap();
+    let out = sentinel(&[
+        "replay",
+        "--audit",
+        "tests/fixtures/allowlist-widened.jsonl",
+        "--state",
+        state.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let alerts = alerts_of(&out);
+    assert_eq!(alerts.len(), 1, "{}", stdout(&out));
+    let fixture = std::fs::read_to_string(root().join("tests/fixtures/allowlist-widened.jsonl")).unwrap();
+    let create: serde_json::Value = serde_json::from_str(fixture.lines().next().unwrap()).unwrap();
+    assert!(!alerts[0]["audit_ids"].as_array().unwrap().contains(&create["auditID"]), "the planned create is silent");
+    let signals = alerts[0]["signals"].as_array().unwrap();
+    let rules: Vec<&str> = signals.iter().map(|s| s["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"ingress.allowlist.widened") && rules.contains(&"change.unplanned"), "{rules:?}");
+    let unplanned = signals.iter().find(|s| s["rule"] == "change.unplanned").unwrap();
+    assert!(unplanned["summary"].as_str().unwrap().contains("no change plan covers ingresses shop/storefront"));
+}
