@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sentinel_core::decode::{
-    Counts, DecodeError, Decoded, EventRecord, Limits, Location, Options, SkipReason, decode_reader,
+    CloudTrailRecord, Counts, DecodeError, Decoded, EventRecord, Limits, Location, Options, SkipReason,
+    decode_cloudtrail_reader, decode_reader,
 };
 use walkdir::WalkDir;
 
@@ -38,6 +39,8 @@ impl LimitArgs {
 pub struct Inputs {
     /// Relevant events, in time order (events without time first, in input order).
     pub records: Vec<EventRecord>,
+    /// Relevant CloudTrail events, in time order.
+    pub cloudtrail: Vec<CloudTrailRecord>,
     /// Decode failures.
     pub errors: Vec<DecodeError>,
     /// Skipped records, when asked for.
@@ -49,14 +52,38 @@ pub struct Inputs {
 }
 
 impl Inputs {
+    /// Adds another set's results to these.
+    pub fn extend(&mut self, other: Inputs) {
+        self.records.extend(other.records);
+        self.cloudtrail.extend(other.cloudtrail);
+        self.errors.extend(other.errors);
+        self.skipped.extend(other.skipped);
+        self.per_input.extend(other.per_input);
+        self.counts.merge(&other.counts);
+    }
+
     /// True if some record or input could not be decoded.
     pub fn damaged(&self) -> bool {
         self.counts.malformed + self.counts.input_errors > 0
     }
 }
 
+/// What a set of inputs holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// EKS audit logs.
+    Audit,
+    /// CloudTrail.
+    CloudTrail,
+}
+
 /// Decodes every file under `paths`, with a progress bar on a terminal.
 pub fn decode(paths: &[PathBuf], options: &Options) -> Result<Inputs> {
+    decode_kind(paths, options, Kind::Audit)
+}
+
+/// Decodes every file under `paths` as `kind`.
+pub fn decode_kind(paths: &[PathBuf], options: &Options, kind: Kind) -> Result<Inputs> {
     let files = expand(paths)?;
     let total: u64 = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
     let progress = if std::io::stderr().is_terminal() && total > 16 << 20 {
@@ -74,8 +101,13 @@ pub fn decode(paths: &[PathBuf], options: &Options) -> Result<Inputs> {
         let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
         let name = path.display().to_string();
         progress.set_message(name.clone());
-        let counts = decode_reader(&name, progress.wrap_read(file), options, &mut |d| match d {
+        let read = match kind {
+            Kind::Audit => decode_reader,
+            Kind::CloudTrail => decode_cloudtrail_reader,
+        };
+        let counts = read(&name, progress.wrap_read(file), options, &mut |d| match d {
             Decoded::Event(record) => out.records.push(*record),
+            Decoded::CloudTrail(record) => out.cloudtrail.push(*record),
             Decoded::Failed(error) => out.errors.push(error),
             Decoded::Skipped { location, reason } => out.skipped.push((location, reason)),
         });
@@ -84,6 +116,7 @@ pub fn decode(paths: &[PathBuf], options: &Options) -> Result<Inputs> {
     }
     progress.finish_and_clear();
     out.records.sort_by_key(|r| r.event.time());
+    out.cloudtrail.sort_by_key(|r| r.event.event_time);
     Ok(out)
 }
 

@@ -22,8 +22,11 @@ use crate::{Format, inputs};
 #[derive(clap::Args)]
 pub struct Args {
     /// EKS audit logs: files or directories, in any supported framing.
-    #[arg(long, required = true, num_args = 1..)]
+    #[arg(long, num_args = 1.., required_unless_present = "cloudtrail")]
     audit: Vec<PathBuf>,
+    /// CloudTrail: S3 log files, JSON records, EventBridge events or CloudWatch Logs deliveries.
+    #[arg(long, num_args = 1..)]
+    cloudtrail: Vec<PathBuf>,
     /// The policy file (TOML). Without one, defaults apply: no windows, no
     /// approved actors, plans required, so every material change is reported.
     #[arg(long)]
@@ -131,17 +134,19 @@ fn replay<S: Store>(
         }
     }
     let options = Options { limits: args.limits.limits(), report_skipped: false };
-    let decoded = inputs::decode(&args.audit, &options)?;
+    let mut decoded = inputs::Inputs::default();
+    if !args.audit.is_empty() {
+        decoded.extend(inputs::decode_kind(&args.audit, &options, inputs::Kind::Audit)?);
+    }
+    if !args.cloudtrail.is_empty() {
+        decoded.extend(inputs::decode_kind(&args.cloudtrail, &options, inputs::Kind::CloudTrail)?);
+    }
     for error in &decoded.errors {
         writeln!(err, "error: {}", sentinel_core::text::escape(&error.to_string()))?;
     }
     let mut engine = Engine::new(policy, store);
     let mut printer = Printer { out, format: args.format, worst: None, by_severity: [0; 4], shown: HashMap::new() };
-    for record in &decoded.records {
-        engine
-            .process(record, &mut printer)
-            .with_context(|| format!("processing audit event {} ({})", record.event.audit_id, record.location))?;
-    }
+    engine.run(&decoded.records, &decoded.cloudtrail, &mut printer)?;
     summary(err, &decoded, engine.stats(), &printer.by_severity, plans)?;
     let failed = args.fail_on.is_some_and(|threshold| printer.worst.is_some_and(|w| w >= threshold));
     Ok(if failed {
@@ -157,10 +162,11 @@ fn summary(err: &mut dyn Write, d: &inputs::Inputs, s: &Stats, by: &[u64; 4], pl
     let c = &d.counts;
     writeln!(
         err,
-        "records: {} read, {} relevant ({} denied), {} skipped, {} malformed, {} input errors",
+        "records: {} read, {} relevant ({} denied, {} CloudTrail), {} skipped, {} malformed, {} input errors",
         c.records,
         c.kept + c.denied,
         c.denied,
+        d.cloudtrail.len(),
         c.skipped.total(),
         c.malformed,
         c.input_errors

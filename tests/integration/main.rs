@@ -7,5 +7,6 @@ mod conformance;
 mod framings;
 mod history;
 mod hostile;
+mod identity;
 mod rules;
 mod store;

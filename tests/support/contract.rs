@@ -16,6 +16,16 @@ pub fn store_contract(store: &dyn Store) {
     scans(store);
     spaces_are_separate(store);
     documents_round_trip(store);
+    deletes(store);
+}
+
+fn deletes(store: &dyn Store) {
+    let now = t("2024-05-01T10:00:00Z");
+    store.put(Space::Pending, "p", &json!(1), Expect::Absent, None, now).unwrap();
+    store.delete(Space::Pending, "p").unwrap();
+    assert_eq!(store.get(Space::Pending, "p", now).unwrap(), None);
+    store.delete(Space::Pending, "never-there").unwrap();
+    assert_eq!(store.put(Space::Pending, "p", &json!(2), Expect::Absent, None, now).unwrap(), 1, "versions restart");
 }
 
 fn versions_and_conditional_writes(store: &dyn Store) {

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use sentinel_core::alert::Alert;
-use sentinel_core::decode::{Decoded, Options, decode_bytes};
+use sentinel_core::decode::{Decoded, Options, decode_bytes, decode_cloudtrail_bytes};
 use sentinel_core::engine::{Engine, Stats};
 use sentinel_core::plan::ChangePlan;
 use sentinel_core::policy::{Pattern, Policy};
@@ -65,7 +65,8 @@ impl Collect {
 }
 
 /// The policy the rule tests run under: weekday windows 09:00–17:00 UTC,
-/// a CI role and Argo CD approved, known hosts for `shop`.
+/// a CI role and Argo CD approved, known hosts for `shop`, and no wait for
+/// CloudTrail (the identity tests set their own grace period).
 pub const TEST_POLICY: &str = r#"
 cluster = "test"
 sensitive_namespaces = ["vault"]
@@ -84,6 +85,8 @@ anytime = true
 [[hosts]]
 namespaces = ["shop"]
 patterns = ["shop.example.com", "*.shop.example.com"]
+[identity]
+unresolved_grace = "0s"
 "#;
 
 /// A plan letting the CI role change anything in `namespace` during 2024.
@@ -212,8 +215,14 @@ impl Harness {
 
     /// Feeds audit events (JSON lines through the real decoder) to the engine.
     pub fn feed(&mut self, events: &[Value]) -> &mut Self {
-        let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
-        feed_bytes(&self.policy, &self.store, &mut self.sink, &mut self.stats, lines.as_bytes());
+        self.feed_both(events, &[])
+    }
+
+    /// Feeds audit events and CloudTrail records together, in time order, as replay does.
+    pub fn feed_both(&mut self, audit: &[Value], cloudtrail: &[Value]) -> &mut Self {
+        let lines = |events: &[Value]| -> String { events.iter().map(|e| format!("{e}\n")).collect() };
+        let (audit, trail) = (lines(audit), lines(cloudtrail));
+        feed_bytes(&self.policy, &self.store, &mut self.sink, &mut self.stats, audit.as_bytes(), trail.as_bytes());
         self
     }
 
@@ -229,18 +238,31 @@ impl Default for Harness {
     }
 }
 
-/// Decodes `bytes` and runs every relevant event through a fresh engine on `store`.
-pub fn feed_bytes(policy: &Policy, store: &dyn Store, sink: &mut Collect, stats: &mut Stats, bytes: &[u8]) {
-    let mut records = Vec::new();
-    decode_bytes("test", bytes, &Options::default(), &mut |d| match d {
+/// Decodes audit and CloudTrail bytes and runs every relevant event through a fresh engine on `store`.
+pub fn feed_bytes(
+    policy: &Policy,
+    store: &dyn Store,
+    sink: &mut Collect,
+    stats: &mut Stats,
+    audit: &[u8],
+    trail: &[u8],
+) {
+    let (mut records, mut trails) = (Vec::new(), Vec::new());
+    let mut collect = |d: Decoded| match d {
         Decoded::Event(e) => records.push(*e),
+        Decoded::CloudTrail(t) => trails.push(*t),
         other => panic!("test input failed to decode: {other:?}"),
-    });
-    records.sort_by_key(|r| r.event.time());
-    let mut engine = Engine::new(policy, store);
-    for r in &records {
-        engine.process(r, sink).unwrap();
+    };
+    if !audit.is_empty() {
+        decode_bytes("audit", audit, &Options::default(), &mut collect);
     }
+    if !trail.is_empty() {
+        decode_cloudtrail_bytes("cloudtrail", trail, &Options::default(), &mut collect);
+    }
+    records.sort_by_key(|r| r.event.time());
+    trails.sort_by_key(|t| t.event.event_time);
+    let mut engine = Engine::new(policy, store);
+    engine.run(&records, &trails, sink).unwrap();
     let s = engine.stats();
     stats.events += s.events;
     stats.duplicates += s.duplicates;

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cloudtrail;
 pub mod contract;
 pub mod engine;
 
@@ -227,6 +228,7 @@ pub fn decode_options(name: &str, bytes: &[u8], options: &Options) -> Decoding {
         Decoded::Event(e) => events.push(*e),
         Decoded::Failed(e) => errors.push(e),
         Decoded::Skipped { location, reason } => skipped.push((location, reason)),
+        Decoded::CloudTrail(_) => unreachable!("audit inputs yield no CloudTrail records"),
     });
     let out = Decoding { events, errors, skipped, counts };
     out.assert_balanced();

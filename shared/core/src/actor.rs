@@ -88,12 +88,25 @@ impl Actor {
         }
     }
 
-    /// A short human name: origin, else session, else username.
+    /// A short human name: origin, else session, else username, else IAM ARN.
     pub fn display(&self) -> &str {
         self.originating_principal
             .as_deref()
-            .or(self.session_name.as_deref().filter(|_| self.originating_principal.is_none() && self.iam_arn.is_some()))
-            .unwrap_or(&self.kubernetes_username)
+            .or(self.session_name.as_deref().filter(|_| self.iam_arn.is_some()))
+            .or(Some(self.kubernetes_username.as_str()).filter(|u| !u.is_empty()))
+            .or(self.iam_arn.as_deref())
+            .unwrap_or("unknown actor")
+    }
+
+    /// The credentials' own key, known without CloudTrail: the access key,
+    /// else the session ARN, else the Kubernetes user. Alert ids derive from
+    /// it, so an alert keeps its id when CloudTrail later names the origin.
+    pub fn credential_key(&self) -> String {
+        match (&self.access_key_id, &self.iam_arn) {
+            (Some(key), _) => format!("access-key|{key}"),
+            (None, Some(arn)) => format!("session|{arn}"),
+            (None, None) => format!("user|{}", self.kubernetes_username),
+        }
     }
 }
 

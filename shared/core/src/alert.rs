@@ -48,6 +48,37 @@ pub struct Signal {
     pub resource: Resource,
 }
 
+/// How far the actor behind an alert is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityStatus {
+    /// A Kubernetes user or service account: nothing to resolve.
+    Kubernetes,
+    /// CloudTrail named the person or pipeline behind the IAM session.
+    Resolved,
+    /// An IAM session with a telling name (e.g. an e-mail), not confirmed by CloudTrail.
+    SessionOnly,
+    /// Waiting for CloudTrail to name the origin.
+    Pending,
+    /// CloudTrail did not name the origin within the grace period.
+    Unresolved,
+}
+
+impl IdentityStatus {
+    /// The status an actor has on its own, before any wait.
+    pub fn of(actor: &Actor, generic_session: bool) -> Self {
+        if actor.originating_principal.is_some() {
+            Self::Resolved
+        } else if !actor.is_iam() {
+            Self::Kubernetes
+        } else if generic_session {
+            Self::Pending
+        } else {
+            Self::SessionOnly
+        }
+    }
+}
+
 /// An alert.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
@@ -71,6 +102,8 @@ pub struct Alert {
     pub actor: Actor,
     /// The key signals were grouped by.
     pub actor_key: String,
+    /// How far the actor is known.
+    pub identity_status: IdentityStatus,
     /// Objects involved.
     pub resources: Vec<Resource>,
     /// Every signal, in order.
@@ -82,6 +115,15 @@ pub struct Alert {
     pub audit_ids: Vec<String>,
 }
 
+/// An actor's open incident: which alert it is, and when it last grew.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// The incident's alert.
+    pub alert_id: String,
+    /// Its last signal's time: the correlation window runs from here.
+    pub last_seen: DateTime<Utc>,
+}
+
 /// An alert as recorded, with how far it has been published.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertRecord {
@@ -91,11 +133,12 @@ pub struct AlertRecord {
     pub published_revision: u32,
 }
 
-/// The id of an incident's alert: derived from the cluster, the actor and
-/// the first signal, never from the clock.
-pub fn alert_id(cluster: &str, actor_key: &str, first: &Signal) -> String {
+/// The id of an incident's alert: derived from the cluster, the actor's
+/// credentials and the first signal, never from the clock, and not from what
+/// CloudTrail says later.
+pub fn alert_id(cluster: &str, credential_key: &str, first: &Signal) -> String {
     let mut hash = Sha256::new();
-    for part in [cluster, actor_key, &first.audit_id, first.rule.as_str()] {
+    for part in [cluster, credential_key, &first.audit_id, first.rule.as_str()] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
@@ -104,10 +147,17 @@ pub fn alert_id(cluster: &str, actor_key: &str, first: &Signal) -> String {
 
 impl Alert {
     /// A new alert from its first signals.
-    pub fn open(cluster: &str, actor: &Actor, actor_key: &str, signals: Vec<Signal>, approved: bool) -> Option<Self> {
+    pub fn open(
+        cluster: &str,
+        actor: &Actor,
+        actor_key: &str,
+        identity_status: IdentityStatus,
+        signals: Vec<Signal>,
+        approved: bool,
+    ) -> Option<Self> {
         let first = signals.first()?;
         let mut alert = Self {
-            alert_id: alert_id(cluster, actor_key, first),
+            alert_id: alert_id(cluster, &actor.credential_key(), first),
             schema_version: SCHEMA_VERSION.to_owned(),
             revision: 1,
             severity: Severity::Low,
@@ -117,6 +167,7 @@ impl Alert {
             last_seen: first.time,
             actor: actor.clone(),
             actor_key: actor_key.to_owned(),
+            identity_status,
             resources: Vec::new(),
             signals: Vec::new(),
             approved,
@@ -142,6 +193,7 @@ impl Alert {
         // A later event may know more about the actor (a resolved origin).
         if actor.originating_principal.is_some() {
             self.actor = actor.clone();
+            self.identity_status = IdentityStatus::Resolved;
         }
         self.absorb(fresh, approved);
         true
@@ -149,18 +201,30 @@ impl Alert {
 
     fn absorb(&mut self, signals: Vec<Signal>, approved: bool) {
         self.approved = if self.signals.is_empty() { approved } else { self.approved && approved };
-        for s in signals {
+        self.signals.extend(signals);
+        self.revision += 1;
+        self.refresh();
+    }
+
+    /// Recomputes everything derived from the signals and the actor: ids,
+    /// resources, times, severity and title.
+    pub fn refresh(&mut self) {
+        self.audit_ids.clear();
+        self.resources.clear();
+        for s in &self.signals {
             if !self.audit_ids.contains(&s.audit_id) {
                 self.audit_ids.push(s.audit_id.clone());
             }
             if !self.resources.contains(&s.resource) {
                 self.resources.push(s.resource.clone());
             }
-            self.first_seen = self.first_seen.min(s.time);
-            self.last_seen = self.last_seen.max(s.time);
-            self.signals.push(s);
         }
-        self.revision += 1;
+        if let (Some(first), Some(last)) =
+            (self.signals.iter().map(|s| s.time).min(), self.signals.iter().map(|s| s.time).max())
+        {
+            self.first_seen = first;
+            self.last_seen = last;
+        }
         self.severity = self.overall_severity();
         self.title = self.make_title();
     }
@@ -213,19 +277,19 @@ impl Alert {
             e(&self.title)
         );
         let a = &self.actor;
-        out.push_str(&format!("  actor: {}", e(&a.kubernetes_username)));
-        for (label, value) in [
-            ("origin", &a.originating_principal),
-            ("iam", &a.iam_arn),
-            ("session", &a.session_name),
-            ("key", &a.access_key_id),
-            ("as", &a.impersonated_user),
-        ] {
+        out.push_str(&format!("  actor: {}", e(a.display())));
+        if !a.kubernetes_username.is_empty() && a.kubernetes_username != a.display() {
+            out.push_str(&format!(", user {}", e(&a.kubernetes_username)));
+        }
+        for (label, value) in
+            [("iam", &a.iam_arn), ("session", &a.session_name), ("key", &a.access_key_id), ("as", &a.impersonated_user)]
+        {
             if let Some(v) = value {
                 out.push_str(&format!(", {label} {}", e(v)));
             }
         }
-        out.push('\n');
+        let status = serde_json::to_value(self.identity_status).ok();
+        out.push_str(&format!(" [identity {}]\n", status.as_ref().and_then(|v| v.as_str()).unwrap_or("")));
         if shown > 0 && shown < self.signals.len() {
             out.push_str(&format!("  ({shown} earlier signals above; new:)\n"));
         }

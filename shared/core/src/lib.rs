@@ -24,6 +24,7 @@ pub mod actor;
 pub mod alert;
 pub mod audit;
 pub mod baseline;
+pub mod cloudtrail;
 pub mod decode;
 pub mod engine;
 pub mod filter;

@@ -306,6 +306,89 @@ pub struct IdentitySettings {
     /// Session names that say nothing about the person.
     #[serde(default = "default_generic_sessions")]
     pub generic_session_names: Vec<Pattern>,
+    /// How long to wait for CloudTrail to name the origin of a session
+    /// before `identity.unresolved` fires (CloudTrail lands minutes late).
+    #[serde(default = "default_grace")]
+    pub unresolved_grace: Span,
+}
+
+fn default_grace() -> Span {
+    Span(Duration::minutes(15))
+}
+
+/// The audit-log pipeline and the product's own resources, watched in CloudTrail.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// Log groups carrying EKS audit logs.
+    #[serde(default = "default_log_groups")]
+    pub log_groups: Vec<Pattern>,
+    /// Trails whose logging feeds identity resolution.
+    #[serde(default = "everything")]
+    pub trails: Vec<Pattern>,
+    /// The product's Lambda functions.
+    #[serde(default = "default_product")]
+    pub functions: Vec<Pattern>,
+    /// The product's SNS topics (ARNs).
+    #[serde(default = "default_topics")]
+    pub topics: Vec<Pattern>,
+    /// The product's DynamoDB tables.
+    #[serde(default = "default_product")]
+    pub tables: Vec<Pattern>,
+    /// Buckets that deliver audit logs or CloudTrail to the product.
+    #[serde(default)]
+    pub buckets: Vec<Pattern>,
+}
+
+fn patterns(list: &[&str]) -> Vec<Pattern> {
+    list.iter().filter_map(|p| Pattern::new(p).ok()).collect()
+}
+fn default_log_groups() -> Vec<Pattern> {
+    patterns(&["/aws/eks/*/cluster"])
+}
+fn everything() -> Vec<Pattern> {
+    patterns(&["*"])
+}
+fn default_product() -> Vec<Pattern> {
+    patterns(&["ingress-sentinel*"])
+}
+fn default_topics() -> Vec<Pattern> {
+    patterns(&["arn:aws:sns:*:*:ingress-sentinel*"])
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self {
+            log_groups: default_log_groups(),
+            trails: everything(),
+            functions: default_product(),
+            topics: default_topics(),
+            tables: default_product(),
+            buckets: Vec::new(),
+        }
+    }
+}
+
+impl crate::cloudtrail::PipelineNames for Pipeline {
+    fn log_group(&self, name: &str) -> bool {
+        any_matches(&self.log_groups, name)
+    }
+    fn trail(&self, name: &str) -> bool {
+        // Trails are named or given by ARN.
+        any_matches(&self.trails, name) || any_matches(&self.trails, name.rsplit('/').next().unwrap_or(name))
+    }
+    fn function(&self, name: &str) -> bool {
+        any_matches(&self.functions, name)
+    }
+    fn topic(&self, arn: &str) -> bool {
+        any_matches(&self.topics, arn)
+    }
+    fn table(&self, name: &str) -> bool {
+        any_matches(&self.tables, name)
+    }
+    fn bucket(&self, name: &str) -> bool {
+        any_matches(&self.buckets, name)
+    }
 }
 
 fn default_generic_sessions() -> Vec<Pattern> {
@@ -317,7 +400,7 @@ fn default_generic_sessions() -> Vec<Pattern> {
 
 impl Default for IdentitySettings {
     fn default() -> Self {
-        Self { generic_session_names: default_generic_sessions() }
+        Self { generic_session_names: default_generic_sessions(), unresolved_grace: default_grace() }
     }
 }
 
@@ -364,6 +447,9 @@ pub struct Policy {
     /// Identity resolution.
     #[serde(default)]
     pub identity: IdentitySettings,
+    /// The pipeline and the product's resources, watched in CloudTrail.
+    #[serde(default)]
+    pub pipeline: Pipeline,
 }
 
 fn default_cluster() -> String {

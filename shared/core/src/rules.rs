@@ -131,6 +131,8 @@ rules! {
         "A write to the Ingress layer was refused by authorization: someone is probing.";
     IdentityUnresolved = "identity.unresolved", Medium,
         "An IAM-authenticated change whose origin cannot be traced.";
+    AccessChanged = "identity.access-changed", High,
+        "CloudTrail shows EKS cluster access granted, changed or removed (access entries, access policies).";
     PipelineTampering = "pipeline.tampering", Critical,
         "CloudTrail shows the audit-log pipeline being disabled or cut.";
 }

@@ -36,6 +36,8 @@ pub enum Space {
     Alert,
     /// Indexes: TLS Secrets and Services referenced by Ingresses, hosts with TLS.
     Index,
+    /// Alerts waiting for CloudTrail to name the origin of a session.
+    Pending,
 }
 
 impl Space {
@@ -49,12 +51,21 @@ impl Space {
             Self::Activity => "activity",
             Self::Alert => "alert",
             Self::Index => "index",
+            Self::Pending => "pending",
         }
     }
 
     /// Every space.
-    pub const ALL: [Space; 7] =
-        [Self::Baseline, Self::Plan, Self::Identity, Self::Incident, Self::Activity, Self::Alert, Self::Index];
+    pub const ALL: [Space; 8] = [
+        Self::Baseline,
+        Self::Plan,
+        Self::Identity,
+        Self::Incident,
+        Self::Activity,
+        Self::Alert,
+        Self::Index,
+        Self::Pending,
+    ];
 }
 
 /// A stored document with its version.
@@ -136,6 +147,9 @@ pub trait Store {
 
     /// Every live record whose key starts with `prefix`, in key order.
     fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError>;
+
+    /// Removes a record (absent already is fine).
+    fn delete(&self, space: Space, key: &str) -> Result<(), StoreError>;
 }
 
 /// A typed document with its version.
@@ -244,7 +258,7 @@ port!(
 );
 port!(
     /// Correlation state: the open incident of each actor.
-    Incidents, Space::Incident, incident, put_incident, crate::alert::Alert
+    Incidents, Space::Incident, incident, put_incident, crate::alert::Incident
 );
 port!(
     /// The compliance record of every alert, by id.
@@ -373,6 +387,11 @@ impl Store for MemoryStore {
         let version = next_version(space, key, records.get(&k), expect, now)?;
         records.insert(k, Record { value: value.clone(), version, expires_at });
         Ok(version)
+    }
+
+    fn delete(&self, space: Space, key: &str) -> Result<(), StoreError> {
+        self.lock()?.remove(&(space, key.to_owned()));
+        Ok(())
     }
 
     fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {

@@ -129,6 +129,15 @@ impl Store for FileStore {
         Ok(version)
     }
 
+    fn delete(&self, space: Space, key: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(backend)?;
+        {
+            let mut table = tx.open_table(TABLE).map_err(backend)?;
+            table.remove(full_key(space, key).as_str()).map_err(backend)?;
+        }
+        tx.commit().map_err(backend)
+    }
+
     fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
         let table = tx.open_table(TABLE).map_err(backend)?;

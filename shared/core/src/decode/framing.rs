@@ -22,6 +22,8 @@ pub(crate) enum Framing {
     Lines,
     /// Concatenated JSON objects.
     Values,
+    /// One JSON document holding an array of records (`{"Records":[…]}` or `[…]`), streamed.
+    RecordArray,
     /// Nothing but whitespace.
     Empty,
     /// Something else; the text says what was seen.
@@ -31,7 +33,11 @@ pub(crate) enum Framing {
 /// Top-level keys of a subscription envelope or a Lambda event payload.
 const WRAPPER_KEYS: &[&[u8]] = &[b"messageType", b"logEvents", b"awslogs", b"Records", b"records"];
 /// Top-level keys of which an audit event has at least one.
-const AUDIT_KEYS: &[&[u8]] = &[b"kind", b"apiVersion", b"auditID", b"objectRef", b"verb", b"requestURI", b"stage"];
+pub(crate) const AUDIT_KEYS: &[&[u8]] =
+    &[b"kind", b"apiVersion", b"auditID", b"objectRef", b"verb", b"requestURI", b"stage"];
+/// Top-level keys of which a CloudTrail record (or its EventBridge or digest form) has at least one.
+pub(crate) const CLOUDTRAIL_KEYS: &[&[u8]] =
+    &[b"eventVersion", b"eventName", b"eventTime", b"eventSource", b"detail-type", b"digestStartTime"];
 
 pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -39,7 +45,7 @@ pub(crate) fn is_ws(b: u8) -> bool {
 
 /// Decides the framing from the first bytes of a decompressed stream.
 /// `eof` says the window holds the whole stream.
-pub(crate) fn sniff(window: &[u8], eof: bool) -> Framing {
+pub(crate) fn sniff(window: &[u8], eof: bool, record_keys: &[&[u8]]) -> Framing {
     let window = window.strip_prefix(b"\xef\xbb\xbf").unwrap_or(window);
     let Some(start) = window.iter().position(|b| !is_ws(*b)) else {
         return if eof { Framing::Empty } else { Framing::Lines };
@@ -48,6 +54,10 @@ pub(crate) fn sniff(window: &[u8], eof: bool) -> Framing {
     match first[0] {
         b'{' => {
             let top = top_level_keys(first);
+            // A CloudTrail file: one object holding every record.
+            if record_keys == CLOUDTRAIL_KEYS && top.keys.first() == Some(&&b"Records"[..]) {
+                return Framing::RecordArray;
+            }
             if top.keys.iter().any(|k| WRAPPER_KEYS.contains(k)) {
                 return Framing::Values;
             }
@@ -56,12 +66,12 @@ pub(crate) fn sniff(window: &[u8], eof: bool) -> Framing {
                 // with that, and will report it if it passes the record limit.
                 return Framing::Lines;
             };
-            if !top.keys.iter().any(|k| AUDIT_KEYS.contains(k)) {
+            if !top.keys.iter().any(|k| record_keys.contains(k)) {
                 let keys: Vec<String> =
                     top.keys.iter().take(8).map(|k| String::from_utf8_lossy(k).into_owned()).collect();
                 return Framing::Unknown(format!(
-                    "the first JSON object is neither a Kubernetes audit event nor an AWS log envelope \
-                     (its keys: {})",
+                    "the first JSON object is neither a {} nor an AWS log envelope (its keys: {})",
+                    if record_keys == CLOUDTRAIL_KEYS { "CloudTrail record" } else { "Kubernetes audit event" },
                     keys.join(", ")
                 ));
             }
@@ -71,7 +81,8 @@ pub(crate) fn sniff(window: &[u8], eof: bool) -> Framing {
             if after == Some(&b'{') { Framing::Values } else { Framing::Lines }
         }
         b'0'..=b'9' if split_export_line(line_of(first)).is_some() => Framing::Lines,
-        b'[' => Framing::Unknown("a JSON array (CloudTrail record files are read as identity input)".into()),
+        b'[' if record_keys == CLOUDTRAIL_KEYS => Framing::RecordArray,
+        b'[' => Framing::Unknown("a JSON array (CloudTrail record files are read as CloudTrail input)".into()),
         byte => Framing::Unknown(format!(
             "starts with byte {byte:#04x}, not a JSON object, a timestamped export line or gzip/zlib data"
         )),
@@ -477,20 +488,20 @@ mod tests {
 
     #[test]
     fn sniffs_each_layout() {
-        assert_eq!(sniff(br#"{"messageType":"DATA_MESSAGE"}"#, true), Framing::Values);
-        assert_eq!(sniff(br#"{"awslogs":{"data":"x"}}"#, true), Framing::Values);
-        assert_eq!(sniff(b"{\"kind\":\"Event\",\"verb\":\"get\"}\n{}", true), Framing::Lines);
-        assert_eq!(sniff(br#"{"kind":"Event","verb":"get"}{"kind":"Event"}"#, true), Framing::Values);
-        assert_eq!(sniff(b"2024-05-01T10:00:00.000Z {\"verb\":\"get\"}\n", true), Framing::Lines);
-        assert_eq!(sniff(b"  \n ", true), Framing::Empty);
-        assert!(matches!(sniff(b"hello", true), Framing::Unknown(_)));
-        assert!(matches!(sniff(br#"{"eventVersion":"1.08"}"#, true), Framing::Unknown(_)));
+        assert_eq!(sniff(br#"{"messageType":"DATA_MESSAGE"}"#, true, AUDIT_KEYS), Framing::Values);
+        assert_eq!(sniff(br#"{"awslogs":{"data":"x"}}"#, true, AUDIT_KEYS), Framing::Values);
+        assert_eq!(sniff(b"{\"kind\":\"Event\",\"verb\":\"get\"}\n{}", true, AUDIT_KEYS), Framing::Lines);
+        assert_eq!(sniff(br#"{"kind":"Event","verb":"get"}{"kind":"Event"}"#, true, AUDIT_KEYS), Framing::Values);
+        assert_eq!(sniff(b"2024-05-01T10:00:00.000Z {\"verb\":\"get\"}\n", true, AUDIT_KEYS), Framing::Lines);
+        assert_eq!(sniff(b"  \n ", true, AUDIT_KEYS), Framing::Empty);
+        assert!(matches!(sniff(b"hello", true, AUDIT_KEYS), Framing::Unknown(_)));
+        assert!(matches!(sniff(br#"{"eventVersion":"1.08"}"#, true, AUDIT_KEYS), Framing::Unknown(_)));
     }
 
     #[test]
     fn an_annotation_cannot_forge_the_layout() {
         let event = br#"{"kind":"Event","verb":"update","requestObject":{"metadata":{"annotations":{"awslogs":"x","messageType":"y"}}}}"#;
-        assert_eq!(sniff(event, true), Framing::Lines);
+        assert_eq!(sniff(event, true, AUDIT_KEYS), Framing::Lines);
         assert_eq!(shape(event), Shape::Event);
     }
 

@@ -120,11 +120,22 @@ pub struct EventRecord {
     pub source: LogSource,
 }
 
+/// A CloudTrail event the product acts on.
+#[derive(Clone, Debug)]
+pub struct CloudTrailRecord {
+    /// The event.
+    pub event: crate::cloudtrail::CloudTrailEvent,
+    /// Where it was read.
+    pub location: Location,
+}
+
 /// What the decoder hands to its sink.
 #[derive(Debug)]
 pub enum Decoded {
     /// A relevant audit event.
     Event(Box<EventRecord>),
+    /// A relevant CloudTrail event (CloudTrail inputs only).
+    CloudTrail(Box<CloudTrailRecord>),
     /// A record or input that could not be decoded.
     Failed(DecodeError),
     /// A record passed over, and why; only with [`Options::report_skipped`].
@@ -226,9 +237,45 @@ pub fn decode_bytes(input: &str, bytes: &[u8], options: &Options, sink: &mut dyn
     decode_buffered(input, bytes, options, sink)
 }
 
+/// Decodes one CloudTrail input: S3 log files (`{"Records":[…]}`, gzip),
+/// JSON arrays or lines of records, EventBridge "AWS API Call via CloudTrail"
+/// events, and CloudTrail delivered through a CloudWatch Logs subscription.
+/// Only events the product acts on reach the sink; digest and insight
+/// records are skipped.
+pub fn decode_cloudtrail_reader<R: Read>(
+    input: &str,
+    reader: R,
+    options: &Options,
+    sink: &mut dyn FnMut(Decoded),
+) -> Counts {
+    decode_any(input, BufReader::with_capacity(compress::BUFFER, reader), options, sink, Mode::CloudTrail)
+}
+
+/// [`decode_cloudtrail_reader`] for an input held in memory.
+pub fn decode_cloudtrail_bytes(input: &str, bytes: &[u8], options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
+    decode_any(input, bytes, options, sink, Mode::CloudTrail)
+}
+
 fn decode_buffered<R: BufRead>(input: &str, reader: R, options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
+    decode_any(input, reader, options, sink, Mode::Audit)
+}
+
+/// What a decoder reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Audit,
+    CloudTrail,
+}
+
+fn decode_any<R: BufRead>(
+    input: &str,
+    reader: R,
+    options: &Options,
+    sink: &mut dyn FnMut(Decoded),
+    mode: Mode,
+) -> Counts {
     let limits = &options.limits;
-    let mut decoder = Decoder { limits, report_skipped: options.report_skipped, sink, counts: Counts::default() };
+    let mut decoder = Decoder { limits, report_skipped: options.report_skipped, sink, counts: Counts::default(), mode };
     let location = Location::input(Arc::from(input));
     decoder.counts.bytes = decoder.stream(&location, reader, limits.max_decompressed_bytes);
     decoder.counts
@@ -239,6 +286,7 @@ struct Decoder<'a> {
     report_skipped: bool,
     sink: &'a mut dyn FnMut(Decoded),
     counts: Counts,
+    mode: Mode,
 }
 
 /// A CloudWatch Logs subscription envelope, log messages left as raw JSON strings.
@@ -331,7 +379,13 @@ impl Decoder<'_> {
             }
         };
         let framing = match reader.fill_buf() {
-            Ok(window) => framing::sniff(window, window.is_empty()),
+            Ok(window) => {
+                let keys = match self.mode {
+                    Mode::Audit => framing::AUDIT_KEYS,
+                    Mode::CloudTrail => framing::CLOUDTRAIL_KEYS,
+                };
+                framing::sniff(window, window.is_empty(), keys)
+            }
             Err(e) => {
                 let kind = why.explain(e);
                 self.fail(location.child("byte 0"), kind, true);
@@ -346,7 +400,32 @@ impl Decoder<'_> {
             }
             Framing::Lines => self.records(location, &why, Lines::new(&mut reader, self.limits.max_record_bytes)),
             Framing::Values => self.records(location, &why, Values::new(&mut reader, self.limits.max_record_bytes)),
+            Framing::RecordArray => self.record_array(location, &why, reader),
         }
+    }
+
+    /// Streams the records of one JSON document holding them all (a
+    /// CloudTrail file), one record in memory at a time. JSON damage ends the
+    /// document: the records before it are kept, the rest is reported.
+    fn record_array<R: BufRead>(&mut self, location: &Location, why: &compress::Explainer, reader: R) -> u64 {
+        let mut counted = CountingReader { inner: reader, read: 0 };
+        let mut de = serde_json::Deserializer::from_reader(&mut counted);
+        let mut index = 0usize;
+        let result = serde::de::DeserializeSeed::deserialize(
+            RecordArraySeed { decoder: self, location, index: &mut index },
+            &mut de,
+        );
+        let read = counted.read;
+        if let Err(e) = result {
+            let at = location.child(format_args!("Records[{index}]"));
+            let kind = match e.io_error_kind() {
+                // The reader's own error (decompression, size limit), unwrapped.
+                Some(_) => why.explain(std::io::Error::from(e)),
+                None => ErrorKind::Json(e),
+            };
+            self.fail(at, kind, true);
+        }
+        read
     }
 
     /// Reads every record of a split stream. Returns the decompressed bytes read.
@@ -463,8 +542,55 @@ impl Decoder<'_> {
         }
     }
 
+    /// One CloudTrail record (or its EventBridge form, or a digest to skip).
+    fn cloudtrail(&mut self, bytes: &[u8], escaped: bool, at: &dyn Fn() -> Location) {
+        let unescaped;
+        let json = if escaped {
+            match serde_json::from_slice::<String>(bytes) {
+                Ok(s) => {
+                    unescaped = s;
+                    unescaped.as_bytes()
+                }
+                Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
+            }
+        } else {
+            bytes
+        };
+        if !json.trim_ascii_start().starts_with(b"{") {
+            return self.skip(SkipReason::NotAuditEvent, at);
+        }
+        let value: serde_json::Value = match serde_json::from_slice(json) {
+            Ok(v) => v,
+            Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
+        };
+        // EventBridge wraps the record in `detail`; digests and insights are not API calls.
+        let record =
+            if value.get("detail-type").is_some() { value.get("detail").cloned().unwrap_or_default() } else { value };
+        if record.get("digestStartTime").is_some()
+            || record.get("eventType").and_then(serde_json::Value::as_str) == Some("AwsCloudTrailInsight")
+        {
+            return self.skip(SkipReason::NotAuditEvent, at);
+        }
+        let watched =
+            record.get("eventName").and_then(serde_json::Value::as_str).is_some_and(crate::cloudtrail::watched);
+        if !watched {
+            return self.skip(SkipReason::NotRelevant, at);
+        }
+        match serde_json::from_value::<crate::cloudtrail::CloudTrailEvent>(record) {
+            Ok(event) => {
+                self.counts.records += 1;
+                self.counts.kept += 1;
+                (self.sink)(Decoded::CloudTrail(Box::new(CloudTrailRecord { event, location: at() })));
+            }
+            Err(e) => self.fail(at(), ErrorKind::Json(e), false),
+        }
+    }
+
     /// One candidate audit event. `escaped`: `bytes` is a JSON string literal holding it.
     fn message(&mut self, bytes: &[u8], escaped: bool, at: &dyn Fn() -> Location, source: &LogSource) {
+        if self.mode == Mode::CloudTrail {
+            return self.cloudtrail(bytes, escaped, at);
+        }
         // A record that does not end like a JSON object was cut short (and may
         // have lost the very fields the prefilter looks for): parse it, so the
         // damage is reported rather than counted as irrelevant.
@@ -509,6 +635,63 @@ impl Decoder<'_> {
             }
             Err(e) => self.fail(at(), ErrorKind::Json(e), false),
         }
+    }
+}
+
+/// Counts bytes read through it.
+struct CountingReader<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// `{"Records": [ … ]}` or `[ … ]`, each record handed to the decoder as it is read.
+struct RecordArraySeed<'d, 'a, 'l> {
+    decoder: &'d mut Decoder<'a>,
+    location: &'l Location,
+    index: &'d mut usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RecordArraySeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RecordArraySeed<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a CloudTrail file: {\"Records\": [...]} or an array of records")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let RecordArraySeed { decoder, location, index } = self;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "Records" {
+                map.next_value_seed(RecordArraySeed { decoder: &mut *decoder, location, index: &mut *index })?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+            let at = || self.location.child(format_args!("Records[{}]", *self.index));
+            self.decoder.cloudtrail(raw.get().as_bytes(), false, &at);
+            *self.index += 1;
+        }
+        Ok(())
     }
 }
 

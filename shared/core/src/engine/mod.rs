@@ -9,12 +9,14 @@
 //! failed half-way is processed again, finds its signals already in the
 //! incident, and only republishes what was not yet published.
 
+mod identity;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::actor::Actor;
-use crate::alert::{Alert, AlertRecord, Resource, Signal};
+use crate::alert::{Alert, AlertRecord, IdentityStatus, Incident, Resource, Signal};
 use crate::baseline::{Baseline, ObjectState};
 use crate::decode::{EventRecord, Outcome};
 use crate::ingress::IngressState;
@@ -24,8 +26,7 @@ use crate::plan::{PlanVerdict, judge as judge_plan, manifest_digest};
 use crate::policy::{Policy, WindowVerdict};
 use crate::rules::{self, Context, Finding, RuleId, Severity};
 use crate::store::{
-    Activity, AlertSink, AlertStore, Baselines, Expect, Identities, Incidents, Plans, SinkError, Space, Store,
-    StoreError, Typed,
+    Activity, AlertSink, AlertStore, Baselines, Expect, Incidents, Plans, SinkError, Space, Store, StoreError, Typed,
 };
 
 /// What the engine counted.
@@ -72,6 +73,17 @@ impl EngineError {
     }
 }
 
+/// An engine failure, with the event it happened on.
+#[derive(Debug, thiserror::Error)]
+#[error("processing {at}: {source}")]
+pub struct RunError {
+    /// The event.
+    pub at: String,
+    /// What failed.
+    #[source]
+    pub source: EngineError,
+}
+
 /// How often a conflicting concurrent write is retried before giving up.
 const CONFLICT_RETRIES: usize = 5;
 
@@ -80,6 +92,8 @@ pub struct Engine<'a, S: Store + ?Sized> {
     policy: &'a Policy,
     store: &'a S,
     stats: Stats,
+    /// The earliest deadline among alerts waiting for CloudTrail, once known.
+    next_deadline: Option<Option<DateTime<Utc>>>,
 }
 
 /// What one event is, once looked at.
@@ -101,12 +115,46 @@ struct Assessment {
 impl<'a, S: Store + ?Sized> Engine<'a, S> {
     /// An engine for one run (a replay, a Lambda invocation).
     pub fn new(policy: &'a Policy, store: &'a S) -> Self {
-        Self { policy, store, stats: Stats::default() }
+        Self { policy, store, stats: Stats::default(), next_deadline: None }
     }
 
     /// What has been counted so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Processes audit and CloudTrail events together in time order
+    /// (CloudTrail first on a tie: credentials are issued before they are
+    /// used), advancing the clock for alerts that wait on CloudTrail.
+    pub fn run(
+        &mut self,
+        audit: &[EventRecord],
+        cloudtrail: &[crate::decode::CloudTrailRecord],
+        sink: &mut dyn AlertSink,
+    ) -> Result<(), RunError> {
+        let mut audit = audit.iter().peekable();
+        let mut trail = cloudtrail.iter().peekable();
+        loop {
+            let take_trail = match (trail.peek(), audit.peek()) {
+                (Some(t), Some(a)) => a.event.time().is_some_and(|at| t.event.event_time <= at),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return Ok(()),
+            };
+            if take_trail {
+                let Some(record) = trail.next() else { return Ok(()) };
+                let at = || format!("CloudTrail event {} ({})", record.event.event_id, record.location);
+                self.tick(record.event.event_time, sink).map_err(|e| RunError { at: at(), source: e })?;
+                self.process_cloudtrail(record, sink).map_err(|e| RunError { at: at(), source: e })?;
+            } else {
+                let Some(record) = audit.next() else { return Ok(()) };
+                let at = || format!("audit event {} ({})", record.event.audit_id, record.location);
+                if let Some(time) = record.event.time() {
+                    self.tick(time, sink).map_err(|e| RunError { at: at(), source: e })?;
+                }
+                self.process(record, sink).map_err(|e| RunError { at: at(), source: e })?;
+            }
+        }
     }
 
     /// Processes one relevant audit event, publishing any alert revision to `sink`.
@@ -147,7 +195,8 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
                 time,
             );
             let signals: Vec<Signal> = signal.into_iter().collect();
-            return self.correlate(&cluster, &actor, &actor_key, signals, false, time, sink);
+            let status = self.identity_status(&actor);
+            return self.correlate(&cluster, &actor, &actor_key, status, signals, false, time, sink).map(|_| ());
         }
 
         let Some(a) = self.assess(record, &cluster, time, resource)? else {
@@ -229,8 +278,9 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
                     &json!({"plan": plan, "expected_digest": expected, "actual_digest": actual}),
                 )),
             }
-            let generic = actor.session_name.as_deref().is_none_or(|s| self.policy.is_generic_session(s));
-            if actor.is_iam() && actor.originating_principal.is_none() && generic {
+            if self.identity_status(&actor) == IdentityStatus::Pending
+                && self.policy.identity.unresolved_grace.0.is_zero()
+            {
                 findings.push(finding(
                     RuleId::IdentityUnresolved,
                     format!(
@@ -260,19 +310,31 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
             })
             .collect();
         let clean = signals.is_empty();
-        self.correlate(&cluster, &actor, &actor_key, signals, plan_ok, time, sink)?;
+        let mut status = self.identity_status(&actor);
+        let waiting = status == IdentityStatus::Pending && a.material;
+        if status == IdentityStatus::Pending && self.policy.identity.unresolved_grace.0.is_zero() {
+            status = IdentityStatus::Unresolved;
+        }
+        let alert_id = self.correlate(&cluster, &actor, &actor_key, status, signals, plan_ok, time, sink)?;
+        if let (Some(alert_id), true) = (alert_id, waiting && status == IdentityStatus::Pending) {
+            self.await_identity(&actor, &alert_id, &cluster, &a.resource, &event.audit_id, time)?;
+        }
         self.commit(&a, &cluster, &actor_key, &namespace, &event.audit_id, time, clean)
     }
 
     /// Fills in what identity records know about the actor's credentials.
     fn resolve(&self, mut actor: Actor, time: DateTime<Utc>) -> Result<Actor, StoreError> {
-        if let Some(key) = &actor.access_key_id
-            && let Some(record) = self.store.identity(&format!("access-key|{key}"), time)?
-        {
-            actor.originating_principal = Some(record.value.originating_principal);
-            actor.source_identity = record.value.source_identity;
+        if let Some(record) = self.lookup_origin(actor.access_key_id.as_deref(), actor.iam_arn.as_deref(), time)? {
+            actor.originating_principal = Some(record.originating_principal);
+            actor.source_identity = record.source_identity;
         }
         Ok(actor)
+    }
+
+    /// How far an actor is known, by the policy's idea of a telling session name.
+    fn identity_status(&self, actor: &Actor) -> IdentityStatus {
+        let generic = actor.session_name.as_deref().is_none_or(|s| self.policy.is_generic_session(s));
+        IdentityStatus::of(actor, generic)
     }
 
     fn usual(&self, cluster: &str, actor_key: &str, namespace: &str, time: DateTime<Utc>) -> Result<Usual, StoreError> {
@@ -616,44 +678,59 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
         cluster: &str,
         actor: &Actor,
         actor_key: &str,
+        status: IdentityStatus,
         signals: Vec<Signal>,
         approved: bool,
         time: DateTime<Utc>,
         sink: &mut dyn AlertSink,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<String>, EngineError> {
         if signals.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let window = self.policy.correlation.window.0;
         let incident_key = format!("{cluster}|{actor_key}");
+        // The incident points at its alert; the alert record is the one source of truth.
         let open = self.store.incident(&incident_key, time)?.filter(|i| time <= i.value.last_seen + window);
-        let (alert, incident_version) = match open {
-            Some(mut incident) => {
-                let version = incident.version;
-                incident.value.merge(signals, approved, actor);
-                (incident.value, Some(version))
-            }
-            None => match Alert::open(cluster, actor, actor_key, signals, approved) {
-                Some(alert) => {
-                    // A rerun of an incident whose window has closed in the
-                    // store's eyes: the alert record knows it already.
-                    let known = self.store.stored_alert(&alert.alert_id, time)?;
-                    match known {
-                        Some(k) if k.value.alert.signals.len() >= alert.signals.len() => (k.value.alert, None),
-                        _ => (alert, None),
-                    }
-                }
-                None => return Ok(()),
-            },
+        let current = match &open {
+            Some(i) => self.store.stored_alert(&i.value.alert_id, time)?.map(|r| r.value.alert),
+            None => None,
         };
-        let expires = alert.last_seen + window;
-        self.store.put_incident(
-            &incident_key,
-            &alert,
-            incident_version.map_or(Expect::Any, Expect::Version),
-            Some(expires.max(time + Duration::seconds(1))),
-            time,
-        )?;
+        let alert = match current {
+            Some(mut alert) => {
+                alert.merge(signals, approved, actor);
+                alert
+            }
+            None => {
+                let again = signals.clone();
+                let Some(new) = Alert::open(cluster, actor, actor_key, status, signals, approved) else {
+                    return Ok(None);
+                };
+                // A rerun after the window closed: the alert record knows this incident already.
+                match self.store.stored_alert(&new.alert_id, time)? {
+                    Some(known) => {
+                        let mut alert = known.value.alert;
+                        alert.merge(again, approved, actor);
+                        alert
+                    }
+                    None => new,
+                }
+            }
+        };
+        let incident = Incident { alert_id: alert.alert_id.clone(), last_seen: alert.last_seen };
+        let expires = (alert.last_seen + window).max(time + Duration::seconds(1));
+        self.store.put_incident(&incident_key, &incident, Expect::Any, Some(expires), time)?;
+        self.record_and_publish(&alert, time, sink)?;
+        Ok(Some(alert.alert_id))
+    }
+
+    /// Records an alert revision, publishes it if not yet published, then
+    /// marks it published: a crash in between republishes, never skips.
+    fn record_and_publish(
+        &mut self,
+        alert: &Alert,
+        time: DateTime<Utc>,
+        sink: &mut dyn AlertSink,
+    ) -> Result<(), EngineError> {
         let record = self.store.stored_alert(&alert.alert_id, time)?;
         let published = record.as_ref().map_or(0, |r| r.value.published_revision);
         if published >= alert.revision {
@@ -662,7 +739,7 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
         let version = record.map(|r| r.version);
         let mut stored = AlertRecord { alert: alert.clone(), published_revision: published };
         let version = self.store.put_alert(&alert.alert_id, &stored, Expect::from_current(version), None, time)?;
-        sink.publish(&alert)?;
+        sink.publish(alert)?;
         stored.published_revision = alert.revision;
         self.store.put_alert(&alert.alert_id, &stored, Expect::Version(version), None, time)?;
         if alert.revision == 1 {

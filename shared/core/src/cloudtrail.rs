@@ -1,0 +1,499 @@
+//! CloudTrail: who obtained which credentials, and who touched the pipeline.
+//!
+//! Two kinds of CloudTrail event matter. Credential issuers (`AssumeRole`,
+//! `AssumeRoleWithSAML`, `AssumeRoleWithWebIdentity`, `GetFederationToken`,
+//! `GetSessionToken`, console sign-ins) become [`IdentityRecord`]s keyed by
+//! the access key and session ARN they issued, which is how an EKS audit
+//! event's `user.extra.accessKeyId` is traced to a person or pipeline.
+//! Control-plane changes to the audit-log pipeline and to EKS access are
+//! signals in their own right (see [`classify`]).
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::actor::IdentityRecord;
+
+/// A CloudTrail event, with the fields the product reads.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudTrailEvent {
+    /// Event id.
+    #[serde(default, rename = "eventID")]
+    pub event_id: String,
+    /// When the call was made (`@timestamp` in Logstash re-exports).
+    #[serde(alias = "@timestamp")]
+    pub event_time: DateTime<Utc>,
+    /// Service, e.g. `sts.amazonaws.com`.
+    #[serde(default)]
+    pub event_source: String,
+    /// API action, e.g. `AssumeRole`.
+    #[serde(default)]
+    pub event_name: String,
+    /// `AwsApiCall`, `AwsConsoleSignIn`, `AwsCloudTrailInsight`, …
+    #[serde(default)]
+    pub event_type: Option<String>,
+    /// Region.
+    #[serde(default)]
+    pub aws_region: Option<String>,
+    /// Caller address (or service name).
+    #[serde(default, rename = "sourceIPAddress")]
+    pub source_ip_address: Option<String>,
+    /// Caller user agent.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// Who called.
+    #[serde(default)]
+    pub user_identity: UserIdentity,
+    /// Request parameters.
+    #[serde(default)]
+    pub request_parameters: Option<Value>,
+    /// Response elements.
+    #[serde(default)]
+    pub response_elements: Option<Value>,
+    /// Additional data (MFA for sign-ins).
+    #[serde(default)]
+    pub additional_event_data: Option<Value>,
+    /// Set when the call failed.
+    #[serde(default)]
+    pub error_code: Option<String>,
+    /// Account the event was delivered to.
+    #[serde(default)]
+    pub recipient_account_id: Option<String>,
+}
+
+/// The caller of a CloudTrail event.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity {
+    /// `IAMUser`, `AssumedRole`, `SAMLUser`, `WebIdentityUser`, `IdentityCenterUser`, `AWSService`, `Root`, …
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Principal id.
+    #[serde(default)]
+    pub principal_id: Option<String>,
+    /// ARN (a session ARN for assumed roles).
+    #[serde(default)]
+    pub arn: Option<String>,
+    /// Account.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// Access key the call was signed with.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// User name (IAM users, SAML and web-identity users).
+    #[serde(default)]
+    pub user_name: Option<String>,
+    /// The service that called, for `AWSService`.
+    #[serde(default)]
+    pub invoked_by: Option<String>,
+    /// Identity provider, for federated users.
+    #[serde(default)]
+    pub identity_provider: Option<String>,
+    /// Session details, for temporary credentials.
+    #[serde(default)]
+    pub session_context: Option<SessionContext>,
+    /// The IAM Identity Center user behind a call.
+    #[serde(default)]
+    pub on_behalf_of: Option<OnBehalfOf>,
+}
+
+/// Session details of temporary credentials.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionContext {
+    /// The role or user that issued the session.
+    #[serde(default)]
+    pub session_issuer: Option<SessionIssuer>,
+    /// `sts:SourceIdentity`, carried along role chains.
+    #[serde(default)]
+    pub source_identity: Option<String>,
+    /// MFA and creation date.
+    #[serde(default)]
+    pub attributes: Option<Value>,
+}
+
+/// The issuer of a session.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionIssuer {
+    /// `Role` usually.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// The role ARN, with its path.
+    #[serde(default)]
+    pub arn: Option<String>,
+    /// The role name.
+    #[serde(default)]
+    pub user_name: Option<String>,
+}
+
+/// The IAM Identity Center user on whose behalf a call was made.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OnBehalfOf {
+    /// Identity store user id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Identity store.
+    #[serde(default)]
+    pub identity_store_arn: Option<String>,
+}
+
+/// Every event name [`classify`] can act on: the decoder keeps these only.
+pub const WATCHED: &[&str] = &[
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "GetFederationToken",
+    "GetSessionToken",
+    "ConsoleLogin",
+    "UpdateClusterConfig",
+    "CreateAccessEntry",
+    "AssociateAccessPolicy",
+    "UpdateAccessEntry",
+    "DeleteAccessEntry",
+    "DisassociateAccessPolicy",
+    "DeleteSubscriptionFilter",
+    "PutSubscriptionFilter",
+    "DeleteLogGroup",
+    "DeleteLogStream",
+    "PutRetentionPolicy",
+    "DeleteRetentionPolicy",
+    "StopLogging",
+    "DeleteTrail",
+    "PutEventSelectors",
+    "UpdateTrail",
+    "PutInsightSelectors",
+    "DeleteTopic",
+    "SetTopicAttributes",
+    "Unsubscribe",
+    "RemovePermission",
+    "DeleteTable",
+    "UpdateTable",
+    "UpdateTimeToLive",
+    "UpdateContinuousBackups",
+    "PutBucketNotification",
+    "PutBucketNotificationConfiguration",
+    "DeleteBucket",
+    "PutBucketLifecycle",
+    "PutBucketLifecycleConfiguration",
+];
+
+/// True if the decoder should keep an event of this name.
+pub fn watched(name: &str) -> bool {
+    WATCHED.contains(&name)
+        || [
+            "UpdateFunction",
+            "DeleteFunction",
+            "PutFunctionConcurrency",
+            "DeleteEventSourceMapping",
+            "UpdateEventSourceMapping",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// Events that issue credentials.
+pub const ISSUERS: &[&str] = &[
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "GetFederationToken",
+    "GetSessionToken",
+    "ConsoleLogin",
+];
+
+/// What a CloudTrail event means to the product.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Meaning {
+    /// It issued credentials.
+    Issuer,
+    /// It changed the audit-log pipeline (or the product itself): what, in words.
+    Tampering(String),
+    /// It granted, changed or removed EKS cluster access.
+    AccessChange(String),
+    /// Nothing the product acts on.
+    Other,
+}
+
+/// The names of the product's own resources and of the pipeline, from policy.
+pub trait PipelineNames {
+    /// True if a log group carries EKS audit logs (or the product's logs).
+    fn log_group(&self, name: &str) -> bool;
+    /// True if a trail is watched.
+    fn trail(&self, name: &str) -> bool;
+    /// True if a Lambda function is the product's.
+    fn function(&self, name: &str) -> bool;
+    /// True if an SNS topic is the product's.
+    fn topic(&self, arn: &str) -> bool;
+    /// True if a DynamoDB table is the product's.
+    fn table(&self, name: &str) -> bool;
+    /// True if an S3 bucket feeds the product.
+    fn bucket(&self, name: &str) -> bool;
+}
+
+fn param<'a>(e: &'a CloudTrailEvent, key: &str) -> Option<&'a str> {
+    e.request_parameters.as_ref()?.get(key)?.as_str()
+}
+
+/// Says what an event means. Failed calls mean nothing.
+pub fn classify(e: &CloudTrailEvent, names: &dyn PipelineNames) -> Meaning {
+    if e.error_code.is_some() {
+        return Meaning::Other;
+    }
+    let service = e.event_source.trim_end_matches(".amazonaws.com");
+    let name = e.event_name.as_str();
+    if ISSUERS.contains(&name) && matches!(service, "sts" | "signin") {
+        return Meaning::Issuer;
+    }
+    let tamper = |what: String| Meaning::Tampering(what);
+    match (service, name) {
+        ("eks", "UpdateClusterConfig") => {
+            let disabled: Vec<String> = e
+                .request_parameters
+                .as_ref()
+                .and_then(|p| p.pointer("/logging/clusterLogging"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|c| c.get("enabled").and_then(Value::as_bool) == Some(false))
+                .flat_map(|c| c.get("types").and_then(Value::as_array).cloned().unwrap_or_default())
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect();
+            if disabled.iter().any(|t| t == "audit") {
+                tamper(format!(
+                    "EKS control-plane audit logging disabled on cluster {}",
+                    param(e, "name").unwrap_or("?")
+                ))
+            } else {
+                Meaning::Other
+            }
+        }
+        (
+            "eks",
+            "CreateAccessEntry"
+            | "AssociateAccessPolicy"
+            | "UpdateAccessEntry"
+            | "DeleteAccessEntry"
+            | "DisassociateAccessPolicy",
+        ) => {
+            let principal = param(e, "principalArn").map(percent_decode).unwrap_or_default();
+            let policy = param(e, "policyArn").unwrap_or("");
+            Meaning::AccessChange(format!(
+                "{name} on cluster {} for {}{}",
+                param(e, "name").unwrap_or("?"),
+                if principal.is_empty() { "?" } else { &principal },
+                if policy.is_empty() { String::new() } else { format!(" ({policy})") }
+            ))
+        }
+        (
+            "logs",
+            "DeleteSubscriptionFilter"
+            | "PutSubscriptionFilter"
+            | "DeleteLogGroup"
+            | "DeleteLogStream"
+            | "PutRetentionPolicy"
+            | "DeleteRetentionPolicy",
+        ) if param(e, "logGroupName").is_some_and(|g| names.log_group(g)) => {
+            tamper(format!("{name} on log group {}", param(e, "logGroupName").unwrap_or("?")))
+        }
+        ("cloudtrail", "StopLogging" | "DeleteTrail" | "PutEventSelectors" | "UpdateTrail" | "PutInsightSelectors")
+            if param(e, "name").or(param(e, "trailName")).is_some_and(|t| names.trail(t)) =>
+        {
+            tamper(format!("{name} on trail {}", param(e, "name").or(param(e, "trailName")).unwrap_or("?")))
+        }
+        ("lambda", n)
+            if (n.starts_with("UpdateFunction")
+                || n.starts_with("DeleteFunction")
+                || n.starts_with("PutFunctionConcurrency")
+                || n.starts_with("DeleteEventSourceMapping")
+                || n.starts_with("UpdateEventSourceMapping")
+                || n.starts_with("RemovePermission"))
+                && param(e, "functionName").is_some_and(|f| names.function(f.rsplit(':').next().unwrap_or(f))) =>
+        {
+            tamper(format!("{n} on function {}", param(e, "functionName").unwrap_or("?")))
+        }
+        ("sns", "DeleteTopic" | "SetTopicAttributes" | "Unsubscribe" | "RemovePermission")
+            if param(e, "topicArn").or(param(e, "subscriptionArn")).is_some_and(|t| names.topic(t)) =>
+        {
+            tamper(format!("{name} on topic {}", param(e, "topicArn").or(param(e, "subscriptionArn")).unwrap_or("?")))
+        }
+        ("dynamodb", "DeleteTable" | "UpdateTable" | "UpdateTimeToLive" | "UpdateContinuousBackups")
+            if param(e, "tableName").is_some_and(|t| names.table(t)) =>
+        {
+            tamper(format!("{name} on table {}", param(e, "tableName").unwrap_or("?")))
+        }
+        (
+            "s3",
+            "PutBucketNotification"
+            | "PutBucketNotificationConfiguration"
+            | "DeleteBucket"
+            | "PutBucketLifecycle"
+            | "PutBucketLifecycleConfiguration",
+        ) if param(e, "bucketName").is_some_and(|b| names.bucket(b)) => {
+            tamper(format!("{name} on bucket {}", param(e, "bucketName").unwrap_or("?")))
+        }
+        _ => Meaning::Other,
+    }
+}
+
+/// Decodes `%XX` escapes (EKS `AssociateAccessPolicy` logs its principal ARN URL-encoded).
+pub fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The credentials an issuer event handed out: (access key id, session ARN, expiry).
+pub fn issued(e: &CloudTrailEvent) -> (Option<String>, Option<String>, Option<DateTime<Utc>>) {
+    let r = e.response_elements.as_ref();
+    let text = |p: &str| r.and_then(|r| r.pointer(p)).and_then(Value::as_str).map(str::to_owned);
+    let key = text("/credentials/accessKeyId");
+    let session = text("/assumedRoleUser/arn").or_else(|| text("/federatedUser/arn")).or_else(|| {
+        // A console sign-in of an assumed role: the session is the caller itself.
+        (e.event_name == "ConsoleLogin").then(|| e.user_identity.arn.clone()).flatten()
+    });
+    let expiry = text("/credentials/expiration").and_then(|s| parse_expiration(&s));
+    (key, session, expiry)
+}
+
+/// CloudTrail writes credential expiry as `Aug 2, 2024, 8:45:00 AM` (UTC).
+pub fn parse_expiration(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = s.parse::<DateTime<Utc>>() {
+        return Some(t);
+    }
+    ["%b %d, %Y, %I:%M:%S %p", "%b %d, %Y %I:%M:%S %p"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|n| n.and_utc())
+}
+
+/// Where a caller's chain leads, as far as the event itself says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// The origin is known from the event alone.
+    Origin(String),
+    /// The caller used temporary credentials issued earlier: look up their record.
+    Session {
+        /// The access key the caller signed with.
+        access_key_id: Option<String>,
+        /// The caller's session ARN.
+        session_arn: Option<String>,
+    },
+}
+
+/// Who is behind the caller of `e`, from the event alone.
+pub fn caller(e: &CloudTrailEvent) -> Caller {
+    let u = &e.user_identity;
+    let source_identity = u
+        .session_context
+        .as_ref()
+        .and_then(|c| c.source_identity.clone())
+        .or_else(|| param(e, "sourceIdentity").map(str::to_owned));
+    if let Some(si) = source_identity {
+        return Caller::Origin(si);
+    }
+    let kind = u.kind.as_deref().unwrap_or_default();
+    match kind {
+        "IAMUser" | "Root" => {
+            Caller::Origin(u.arn.clone().or_else(|| u.user_name.clone()).unwrap_or_else(|| "unknown IAM user".into()))
+        }
+        "SAMLUser" | "WebIdentityUser" => {
+            // IAM Identity Center permission sets arrive as SAML through the
+            // AWSSSO provider, with the person as the session name.
+            let sso = param(e, "principalArn").is_some_and(|p| p.contains("AWSSSO"));
+            let name = if sso { param(e, "roleSessionName").map(str::to_owned) } else { None };
+            Caller::Origin(name.or_else(|| u.user_name.clone()).unwrap_or_else(|| "unknown federated user".into()))
+        }
+        "IdentityCenterUser" => Caller::Origin(
+            u.on_behalf_of
+                .as_ref()
+                .and_then(|o| o.user_id.clone())
+                .map(|id| format!("identitycenter:{id}"))
+                .or_else(|| u.user_name.clone())
+                .unwrap_or_else(|| "unknown Identity Center user".into()),
+        ),
+        "AWSService" => {
+            let service = u.invoked_by.clone().or_else(|| e.source_ip_address.clone()).unwrap_or_default();
+            let session = param(e, "roleSessionName").map(|s| format!(" ({s})")).unwrap_or_default();
+            Caller::Origin(format!("{service}{session}"))
+        }
+        "AssumedRole" | "FederatedUser" => {
+            // An Identity Center role session names the person in its session name.
+            let issuer =
+                u.session_context.as_ref().and_then(|c| c.session_issuer.as_ref()).and_then(|i| i.arn.as_deref());
+            if issuer.is_some_and(|a| a.contains("/aws-reserved/sso.amazonaws.com/"))
+                && let Some(person) = u.arn.as_deref().and_then(|a| a.rsplit('/').next())
+            {
+                return Caller::Origin(person.to_owned());
+            }
+            Caller::Session { access_key_id: u.access_key_id.clone(), session_arn: u.arn.clone() }
+        }
+        _ => Caller::Origin(
+            u.user_name.clone().or_else(|| u.arn.clone()).unwrap_or_else(|| format!("unknown {kind} caller")),
+        ),
+    }
+}
+
+/// The identity record an issuer event creates, once its caller's origin is known.
+pub fn record(e: &CloudTrailEvent, origin: String) -> IdentityRecord {
+    let mfa = e
+        .additional_event_data
+        .as_ref()
+        .and_then(|d| d.get("MFAUsed"))
+        .and_then(Value::as_str)
+        .map(|v| v.eq_ignore_ascii_case("yes"))
+        .or_else(|| {
+            e.user_identity
+                .session_context
+                .as_ref()
+                .and_then(|c| c.attributes.as_ref())
+                .and_then(|a| a.get("mfaAuthenticated"))
+                .and_then(Value::as_str)
+                .map(|v| v == "true")
+        });
+    IdentityRecord {
+        originating_principal: origin,
+        source_identity: param(e, "sourceIdentity").map(str::to_owned),
+        issued_by: e.event_name.clone(),
+        issued_at: Some(e.event_time),
+        source_ip: e.source_ip_address.clone(),
+        mfa,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloudtrail_expirations_parse() {
+        assert_eq!(parse_expiration("Aug 2, 2024, 8:45:00 AM"), "2024-08-02T08:45:00Z".parse().ok());
+        assert_eq!(parse_expiration("Oct 2, 2019, 11:12:29 PM"), "2019-10-02T23:12:29Z".parse().ok());
+        assert_eq!(parse_expiration("2024-08-02T08:45:00Z"), "2024-08-02T08:45:00Z".parse().ok());
+        assert_eq!(parse_expiration("soon"), None);
+    }
+
+    #[test]
+    fn url_encoded_principals_decode() {
+        assert_eq!(percent_decode("arn%3Aaws%3Aiam%3A%3A1%3Arole%2FAdmin"), "arn:aws:iam::1:role/Admin");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

@@ -1,0 +1,439 @@
+//! Who really did it: CloudTrail identity records, role chains, federation,
+//! late CloudTrail, impersonation, service accounts, pipeline tampering and
+//! cluster-access changes.
+
+use std::fs;
+use std::io::Read;
+
+use sentinel_core::alert::IdentityStatus;
+use sentinel_core::decode::{Decoded, Options, decode_cloudtrail_bytes};
+use sentinel_core::rules::RuleId;
+use sentinel_core::store::Identities;
+use sentinel_tests::cloudtrail as ct;
+use sentinel_tests::engine::*;
+use sentinel_tests::samples_dir;
+use serde_json::{Value, json};
+
+const POLICY: &str = r#"
+cluster = "prod"
+require_plans = false
+[[actors]]
+name = "platform"
+namespaces = ["shop"]
+originating_principal = "bob@example.com"
+[[actors]]
+name = "ci"
+iam_role_arn = "arn:aws:iam::111122223333:role/Deploy"
+[identity]
+unresolved_grace = "15m"
+"#;
+
+fn eks_token(key: &str) -> Value {
+    iam_user("Admin", "EKSGetTokenAuth", key)
+}
+
+fn widened() -> Value {
+    let mut o = storefront();
+    o["metadata"]["annotations"]["nginx.ingress.kubernetes.io/allowlist-source-range"] = json!("0.0.0.0/0");
+    o
+}
+
+fn audit_history(key: &str) -> Vec<Value> {
+    vec![
+        write("c", "create", "ingresses", "shop", "web", "2024-05-01T10:00:00Z", ci(), Some(&storefront())),
+        write("w", "update", "ingresses", "shop", "web", "2024-05-02T02:10:00Z", eks_token(key), Some(&widened())),
+    ]
+}
+
+fn decode_trail(
+    bytes: &[u8],
+) -> (Vec<sentinel_core::decode::CloudTrailRecord>, sentinel_core::decode::Counts, Vec<String>) {
+    let (mut records, mut errors) = (Vec::new(), Vec::new());
+    let counts = decode_cloudtrail_bytes("trail", bytes, &Options::default(), &mut |d| match d {
+        Decoded::CloudTrail(r) => records.push(*r),
+        Decoded::Failed(e) => errors.push(e.to_string()),
+        other => panic!("unexpected {other:?}"),
+    });
+    (records, counts, errors)
+}
+
+fn origin_of(h: &Harness, key: &str) -> Option<String> {
+    origin_at(h, key, "2024-05-02T00:00:00Z")
+}
+
+fn origin_at(h: &Harness, key: &str, time: &str) -> Option<String> {
+    h.store
+        .identity(&format!("access-key|{key}"), time.parse().unwrap())
+        .unwrap()
+        .map(|r| r.value.originating_principal)
+}
+
+/// The acceptance case: an `EKSGetTokenAuth` session widens an allowlist;
+/// CloudTrail shows its key was issued to an IAM Identity Center user.
+#[test]
+fn the_person_behind_eks_get_token_auth_is_named() {
+    let trail = [ct::sso("sso-1", "2024-05-02T02:05:00Z", "alice@example.com", "ASIASSOKEY")];
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&audit_history("ASIASSOKEY"), &trail);
+    let alert = h.sink.alerts()[0].clone();
+    assert_eq!(alert.actor.originating_principal.as_deref(), Some("alice@example.com"));
+    assert_eq!(alert.identity_status, IdentityStatus::Resolved);
+    assert_eq!(alert.actor_key, "alice@example.com");
+    assert_eq!(h.sink.rules(), [RuleId::AllowlistWidened, RuleId::UnapprovedActor]);
+}
+
+#[test]
+fn a_late_origin_that_is_approved_withdraws_the_unapproved_actor_signal() {
+    let trail = [ct::sso("sso-1", "2024-05-02T02:05:00Z", "bob@example.com", "ASIABOB")];
+    let mut h = Harness::with_policy(POLICY);
+    h.feed(&audit_history("ASIABOB"));
+    assert!(h.sink.rules().contains(&RuleId::UnapprovedActor));
+    h.feed_both(&[], &trail);
+    let alert = h.sink.alerts()[0].clone();
+    assert_eq!(alert.actor.originating_principal.as_deref(), Some("bob@example.com"));
+    assert_eq!(alert.signals.iter().map(|s| s.rule).collect::<Vec<_>>(), [RuleId::AllowlistWidened]);
+}
+
+#[test]
+fn cloudtrail_fed_after_the_audit_log_gives_the_same_final_alert() {
+    let trail = [ct::sso("sso-1", "2024-05-02T02:05:00Z", "alice@example.com", "ASIASSOKEY")];
+    let mut together = Harness::with_policy(POLICY);
+    together.feed_both(&audit_history("ASIASSOKEY"), &trail);
+    let mut late = Harness::with_policy(POLICY);
+    late.feed(&audit_history("ASIASSOKEY"));
+    let first = late.sink.alerts()[0].clone();
+    assert_eq!(first.identity_status, IdentityStatus::Pending, "the alert says the actor is not resolved yet");
+    assert!(first.signals.iter().any(|s| s.rule == RuleId::UnapprovedActor));
+    late.feed_both(&[], &trail);
+    let (mut a, mut b) = (together.sink.alerts()[0].clone(), late.sink.alerts()[0].clone());
+    assert_eq!(b.alert_id, first.alert_id, "enriched under the same id");
+    assert!(b.revision > first.revision);
+    a.revision = 0;
+    b.revision = 0;
+    assert_eq!(a, b);
+}
+
+#[test]
+fn identity_unresolved_fires_only_after_the_grace_period_and_a_late_record_still_settles_it() {
+    let mut h = Harness::with_policy(POLICY);
+    let mut later = storefront();
+    later["metadata"]["name"] = json!("other");
+    h.feed(&audit_history("ASIAUNKNOWN"));
+    assert!(!h.sink.rules().contains(&RuleId::IdentityUnresolved), "within the grace period");
+    // Time moves on (another event 20 minutes later).
+    h.feed(&[write("x", "create", "ingresses", "shop", "other", "2024-05-02T02:30:00Z", ci(), Some(&later))]);
+    let alert = h.sink.alerts()[0].clone();
+    assert_eq!(alert.identity_status, IdentityStatus::Unresolved);
+    assert!(h.sink.rules().contains(&RuleId::IdentityUnresolved));
+    // CloudTrail arrives very late: the origin is named, the unresolved signal goes.
+    h.feed_both(&[], &[ct::sso("sso-9", "2024-05-02T02:05:00Z", "alice@example.com", "ASIAUNKNOWN")]);
+    let alert = h.sink.alerts()[0].clone();
+    assert_eq!(alert.identity_status, IdentityStatus::Resolved);
+    assert!(!alert.signals.iter().any(|s| s.rule == RuleId::IdentityUnresolved));
+}
+
+#[test]
+fn role_chains_two_and_three_deep_lead_to_the_iam_user() {
+    let bob = ct::iam_user("bob");
+    let trail = [
+        ct::assume_role("a1", "2024-05-02T01:00:00Z", bob, "RoleA", "bob-a", "ASIAK1"),
+        ct::assume_role(
+            "a2",
+            "2024-05-02T01:01:00Z",
+            ct::session("RoleA", "bob-a", "ASIAK1"),
+            "RoleB",
+            "hop-b",
+            "ASIAK2",
+        ),
+        ct::assume_role(
+            "a3",
+            "2024-05-02T01:02:00Z",
+            ct::session("RoleB", "hop-b", "ASIAK2"),
+            "Admin",
+            "EKSGetTokenAuth",
+            "ASIAK3",
+        ),
+    ];
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&[], &trail);
+    let bob = format!("arn:aws:iam::{}:user/bob", ct::ACCOUNT);
+    assert_eq!(origin_of(&h, "ASIAK2").as_deref(), Some(bob.as_str()), "two deep");
+    assert_eq!(origin_of(&h, "ASIAK3").as_deref(), Some(bob.as_str()), "three deep");
+}
+
+#[test]
+fn a_chain_link_that_arrives_late_is_followed_at_resolution() {
+    // The second hop is logged before the first: its origin is only the first session.
+    let trail = [
+        ct::assume_role(
+            "a2",
+            "2024-05-02T01:01:00Z",
+            ct::session("RoleA", "bob-a", "ASIAK1"),
+            "Admin",
+            "EKSGetTokenAuth",
+            "ASIAK2",
+        ),
+        ct::assume_role("a1", "2024-05-02T01:03:00Z", ct::iam_user("bob"), "RoleA", "bob-a", "ASIAK1"),
+    ];
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&[], &trail);
+    assert!(origin_of(&h, "ASIAK2").unwrap().starts_with("arn:aws:sts::"), "unresolved link stored as the session");
+    h.feed(&audit_history("ASIAK2"));
+    assert_eq!(
+        h.sink.alerts()[0].actor.originating_principal.as_deref(),
+        Some(format!("arn:aws:iam::{}:user/bob", ct::ACCOUNT).as_str())
+    );
+}
+
+#[test]
+fn web_identity_and_source_identity_name_the_origin() {
+    let trail = [ct::web_identity(
+        "w1",
+        "2024-05-02T01:00:00Z",
+        "repo:acme/shop:ref:refs/heads/main",
+        "token.actions.githubusercontent.com",
+        "Deploy",
+        "ASIAGHA",
+    )];
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&[], &trail);
+    assert_eq!(origin_of(&h, "ASIAGHA").as_deref(), Some("repo:acme/shop:ref:refs/heads/main"));
+}
+
+#[test]
+fn the_iam_user_guide_examples_resolve() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cloudtrail");
+    for (file, key, origin) in [
+        ("iam-guide-role-chaining.json", "ASIAWHOJDLGPOEXAMPLE", "JohnDoe"),
+        ("iam-guide-saml.json", "AKIAIOSFODNN7EXAMPLE", "MySAMLUser"),
+        ("iam-guide-web-identity.json", "ASIACQRSTUVWRAOEXAMPLE", "MyWebIdentityUser"),
+    ] {
+        let record = fs::read_to_string(dir.join(file)).unwrap();
+        let mut h = Harness::with_policy(POLICY);
+        let value: Value = serde_json::from_str(&record).unwrap();
+        let time = value["eventTime"].as_str().unwrap().to_owned();
+        h.feed_both(&[], &[value]);
+        assert_eq!(origin_at(&h, key, &time).as_deref(), Some(origin), "{file}");
+    }
+}
+
+#[test]
+fn stratus_red_team_detonations_decode_and_tampering_is_caught() {
+    let dir = samples_dir().join("stratus-red-team/detonation-logs");
+    let mut files: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let (mut records, mut kept) = (0, 0);
+    let mut trail = Vec::new();
+    for f in &files {
+        let (r, counts, errors) = decode_trail(&fs::read(f).unwrap());
+        assert!(errors.is_empty(), "{}: {errors:?}", f.display());
+        records += counts.records;
+        kept += counts.kept;
+        trail.extend(r);
+    }
+    assert_eq!((files.len(), records, kept), (14, 72, 17));
+    let names: Vec<&str> = trail.iter().map(|r| r.event.event_name.as_str()).collect();
+    for name in ["AssumeRole", "ConsoleLogin", "StopLogging", "DeleteTrail", "PutEventSelectors", "GetFederationToken"]
+    {
+        assert!(names.contains(&name), "{name}");
+    }
+    trail.sort_by_key(|r| r.event.event_time);
+    let policy = sentinel_core::policy::Policy::from_toml(POLICY).unwrap();
+    let store = sentinel_core::store::MemoryStore::new();
+    let mut sink = Collect::default();
+    sentinel_core::engine::Engine::new(&policy, &store).run(&[], &trail, &mut sink).unwrap();
+    let tampering: Vec<String> = sink
+        .alerts()
+        .iter()
+        .flat_map(|a| a.signals.iter().filter(|s| s.rule == RuleId::PipelineTampering).map(|s| s.summary.clone()))
+        .collect();
+    assert_eq!(tampering.len(), 3, "{tampering:?}");
+    assert!(tampering.iter().any(|s| s.starts_with("StopLogging on trail")));
+    // An AssumeRole with credentials becomes an identity record.
+    let assume = trail
+        .iter()
+        .find(|r| {
+            r.event.event_name == "AssumeRole"
+                && r.event.response_elements.as_ref().is_some_and(|e| e.get("credentials").is_some())
+        })
+        .unwrap();
+    let key = assume.event.response_elements.as_ref().unwrap()["credentials"]["accessKeyId"].as_str().unwrap();
+    let found = store.identity(&format!("access-key|{key}"), assume.event.event_time).unwrap();
+    assert!(found.is_some(), "identity record for {key}");
+}
+
+/// Reads the one file of a zip archive (stored or deflated).
+fn unzip_single(bytes: &[u8]) -> Vec<u8> {
+    assert_eq!(&bytes[..4], b"PK\x03\x04", "a zip local file header");
+    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]) as usize;
+    let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]) as usize;
+    let (method, size) = (u16_at(8), u32_at(18));
+    let start = 30 + u16_at(26) + u16_at(28);
+    let data = &bytes[start..start + size];
+    match method {
+        0 => data.to_vec(),
+        8 => {
+            let mut out = Vec::new();
+            flate2::read::DeflateDecoder::new(data).read_to_end(&mut out).unwrap();
+            out
+        }
+        m => panic!("zip method {m}"),
+    }
+}
+
+#[test]
+fn otrf_instance_profile_key_is_traced_to_ec2() {
+    let zip = fs::read(samples_dir().join("otrf-security-datasets/ec2_proxy_s3_exfiltration.zip")).unwrap();
+    let (trail, counts, errors) = decode_trail(&unzip_single(&zip));
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!((counts.records, counts.kept), (103, 5));
+    let policy = sentinel_core::policy::Policy::from_toml(POLICY).unwrap();
+    let store = sentinel_core::store::MemoryStore::new();
+    let mut sink = Collect::default();
+    sentinel_core::engine::Engine::new(&policy, &store).run(&[], &trail, &mut sink).unwrap();
+    let at = trail[0].event.event_time;
+    let record = store.identity("access-key|ASIA5FLZVX4OPVKKVBMX", at).unwrap().expect("the instance-profile key");
+    assert!(
+        record.value.originating_principal.starts_with("ec2.amazonaws.com (i-"),
+        "{}",
+        record.value.originating_principal
+    );
+}
+
+#[test]
+fn cloudtrail_arrives_in_every_delivery_form() {
+    let record = ct::sso("sso-1", "2024-05-02T02:05:00Z", "alice@example.com", "ASIASSOKEY");
+    let noise = json!({"eventVersion": "1.09", "eventTime": "2024-05-02T02:06:00Z", "eventSource": "s3.amazonaws.com",
+                       "eventName": "GetObject", "userIdentity": {"type": "AWSService"}});
+    let eventbridge = json!({"version": "0", "id": "e", "detail-type": "AWS API Call via CloudTrail",
+                             "source": "aws.sts", "detail": record});
+    let digest = json!({"awsAccountId": ct::ACCOUNT, "digestStartTime": "2024-05-02T01:00:00Z", "digestEndTime": "x"});
+    let file = ct::log_file(&[record.clone(), noise.clone()]);
+    let gz = sentinel_tests::gzip(file.as_bytes());
+    let cw = sentinel_tests::lambda_logs_event(&sentinel_tests::envelope(&[record.clone(), noise.clone()]));
+    for (name, bytes) in [
+        ("S3 log file", gz),
+        ("JSON array", serde_json::to_vec(&json!([record, noise])).unwrap()),
+        ("lines", format!("{record}\n{noise}\n").into_bytes()),
+        ("EventBridge", eventbridge.to_string().into_bytes()),
+        ("CloudWatch Logs", cw.into_bytes()),
+    ] {
+        let (records, counts, errors) = decode_trail(&bytes);
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+        assert_eq!(records.len(), 1, "{name}");
+        assert_eq!(records[0].event.event_name, "AssumeRoleWithSAML", "{name}");
+        assert_eq!(counts.records, counts.kept + counts.skipped.total(), "{name}");
+    }
+    let (records, counts, _) = decode_trail(digest.to_string().as_bytes());
+    assert_eq!((records.len(), counts.skipped.not_audit_event), (0, 1), "digest files are skipped");
+    // A truncated file keeps the records before the damage and says where it broke.
+    let cut = &ct::log_file(&[
+        ct::sso("a", "2024-05-02T02:05:00Z", "x", "K1"),
+        ct::sso("b", "2024-05-02T02:05:00Z", "y", "K2"),
+    ])[..1400];
+    let (records, counts, errors) = decode_trail(cut.as_bytes());
+    assert_eq!((records.len(), counts.input_errors), (1, 1));
+    assert!(errors[0].starts_with("trail: Records[1]: invalid JSON"), "{errors:?}");
+}
+
+#[test]
+fn disabling_audit_logging_is_pipeline_tampering_and_enabling_it_is_not() {
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(
+        &[],
+        &[ct::cluster_logging("u1", "2024-05-02T02:00:00Z", ct::iam_user("mallory"), "prod", &["audit", "api"], false)],
+    );
+    assert_eq!(h.sink.rules(), [RuleId::PipelineTampering]);
+    let alert = h.sink.alerts()[0].clone();
+    assert_eq!(alert.cluster, "prod");
+    assert_eq!(alert.severity, sentinel_core::rules::Severity::Critical);
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(
+        &[],
+        &[
+            ct::cluster_logging("u2", "2024-05-02T02:00:00Z", ct::iam_user("ops"), "prod", &["audit"], true),
+            ct::cluster_logging("u3", "2024-05-02T02:01:00Z", ct::iam_user("ops"), "prod", &["scheduler"], false),
+        ],
+    );
+    assert!(h.sink.published.is_empty());
+}
+
+#[test]
+fn cluster_admin_access_granted_is_critical_and_a_failed_call_is_nothing() {
+    let grant = ct::associate_access_policy(
+        "g1",
+        "2024-05-02T02:00:00Z",
+        ct::iam_user("mallory"),
+        "prod",
+        "arn:aws:iam::111122223333:role/Backdoor",
+        "AmazonEKSClusterAdminPolicy",
+    );
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&[], std::slice::from_ref(&grant));
+    assert_eq!(h.sink.rules(), [RuleId::AccessChanged]);
+    let signal = &h.sink.alerts()[0].signals[0];
+    assert_eq!(signal.severity, sentinel_core::rules::Severity::Critical);
+    assert!(signal.summary.contains("arn:aws:iam::111122223333:role/Backdoor"), "URL-decoded: {}", signal.summary);
+    let mut failed = grant;
+    failed["errorCode"] = json!("AccessDeniedException");
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&[], &[failed]);
+    assert!(h.sink.published.is_empty());
+}
+
+#[test]
+fn an_access_grant_and_an_ingress_change_by_the_same_origin_are_one_incident() {
+    let trail = [
+        ct::associate_access_policy(
+            "g1",
+            "2024-05-02T02:00:00Z",
+            ct::iam_user("mallory"),
+            "prod",
+            "arn:aws:iam::111122223333:role/Admin",
+            "AmazonEKSClusterAdminPolicy",
+        ),
+        ct::assume_role("a1", "2024-05-02T02:01:00Z", ct::iam_user("mallory"), "Admin", "EKSGetTokenAuth", "ASIAMAL"),
+    ];
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&audit_history("ASIAMAL"), &trail);
+    let alerts = h.sink.alerts();
+    assert_eq!(alerts.len(), 1, "{:#?}", alerts.iter().map(|a| &a.title).collect::<Vec<_>>());
+    let rules: Vec<RuleId> = alerts[0].signals.iter().map(|s| s.rule).collect();
+    assert!(rules.contains(&RuleId::AccessChanged) && rules.contains(&RuleId::AllowlistWidened), "{rules:?}");
+    assert_eq!(alerts[0].actor.originating_principal.as_deref(), Some("arn:aws:iam::111122223333:user/mallory"));
+}
+
+#[test]
+fn impersonation_shows_both_users() {
+    let mut e = write("i", "update", "ingresses", "shop", "web", "2024-05-02T02:10:00Z", mallory(), Some(&widened()));
+    e["impersonatedUser"] =
+        json!({"username": "system:serviceaccount:argocd:argocd-application-controller", "groups": []});
+    let mut h = Harness::with_policy(POLICY);
+    h.feed(&[write("c", "create", "ingresses", "shop", "web", "2024-05-01T10:00:00Z", ci(), Some(&storefront())), e]);
+    let actor = &h.sink.alerts()[0].actor;
+    assert_eq!(actor.kubernetes_username, "admin:mallory-example.com");
+    assert_eq!(actor.impersonated_user.as_deref(), Some("system:serviceaccount:argocd:argocd-application-controller"));
+}
+
+#[test]
+fn a_service_account_is_named_as_a_workload_not_a_person() {
+    let mut h = Harness::with_policy(POLICY);
+    h.feed(&[
+        write("c", "create", "ingresses", "shop", "web", "2024-05-01T10:00:00Z", ci(), Some(&storefront())),
+        write(
+            "s",
+            "update",
+            "ingresses",
+            "shop",
+            "web",
+            "2024-05-02T02:10:00Z",
+            service_account("ci", "runner"),
+            Some(&widened()),
+        ),
+    ]);
+    let alert = h.sink.alerts()[0].clone();
+    assert_eq!(alert.actor.service_account.as_deref(), Some("ci:runner"));
+    assert_eq!(alert.actor.pod_name.as_deref(), Some("runner-0"));
+    assert_eq!(alert.identity_status, IdentityStatus::Kubernetes);
+    assert!(alert.actor.is_machine());
+}
