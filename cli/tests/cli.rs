@@ -264,3 +264,33 @@ fn approve_pins_a_manifest_and_replay_honours_it() {
     let unplanned = signals.iter().find(|s| s["rule"] == "change.unplanned").unwrap();
     assert!(unplanned["summary"].as_str().unwrap().contains("no change plan covers ingresses shop/storefront"));
 }
+
+/// The last revision of the one alert a replay printed, without its revision number.
+fn final_alert(out: &Output) -> serde_json::Value {
+    let mut alert = alerts_of(out).pop().expect("an alert");
+    alert.as_object_mut().unwrap().remove("revision");
+    alert
+}
+
+#[test]
+fn the_sso_user_behind_eks_get_token_auth_is_named_whether_cloudtrail_comes_first_or_later() {
+    let audit = "tests/fixtures/identity/eks-get-token-widening.jsonl";
+    let trail = "tests/fixtures/identity/sso-assume-role-with-saml.json";
+    let together = sentinel(&["replay", "--audit", audit, "--cloudtrail", trail, "--format", "json"]);
+    assert!(together.status.success(), "{together:?}");
+    let a = final_alert(&together);
+    assert_eq!(a["actor"]["originating_principal"], "alice@example.com");
+    assert_eq!(a["identity_status"], "resolved");
+    assert!(a["signals"].as_array().unwrap().iter().any(|s| s["rule"] == "ingress.allowlist.widened"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+    let state = state.to_str().unwrap();
+    let first = sentinel(&["replay", "--audit", audit, "--state", state, "--format", "json"]);
+    let pending = final_alert(&first);
+    assert_eq!(pending["identity_status"], "pending");
+    assert!(pending["actor"]["originating_principal"].is_null());
+    let later = sentinel(&["replay", "--cloudtrail", trail, "--state", state, "--format", "json"]);
+    assert!(later.status.success(), "{later:?}");
+    assert_eq!(final_alert(&later), a, "the same final alert, revised under the same id");
+}

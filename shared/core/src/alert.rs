@@ -190,9 +190,10 @@ impl Alert {
         if fresh.is_empty() {
             return false;
         }
-        // A later event may know more about the actor (a resolved origin).
-        if actor.originating_principal.is_some() {
-            self.actor = actor.clone();
+        // A later event may know more about the actor: keep what is known, add the origin.
+        if self.actor.originating_principal.is_none() && actor.originating_principal.is_some() {
+            self.actor.originating_principal.clone_from(&actor.originating_principal);
+            self.actor.source_identity.clone_from(&actor.source_identity);
             self.identity_status = IdentityStatus::Resolved;
         }
         self.absorb(fresh, approved);
