@@ -1,0 +1,104 @@
+//! Function configuration, read and checked once at cold start.
+
+use sentinel_core::policy::Policy;
+
+/// A missing or invalid environment variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    /// A variable does not hold a valid value.
+    #[error("environment variable {name} is invalid: {message}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+/// What both functions need.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `STATE_TABLE`: baselines, identity records, plans, incidents, learned patterns.
+    pub state_table: String,
+    /// `ALERTS_TABLE`: one item per alert, for compliance exports.
+    pub alerts_table: String,
+    /// `ALERT_TOPIC_ARN`: where alerts are published.
+    pub topic_arn: String,
+    /// The policy: `POLICY_TOML` (inline) or defaults, with `CLUSTER_NAME` as the default cluster.
+    pub policy: Policy,
+}
+
+fn required(name: &'static str, get: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    get(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name))
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `get` (the environment, or a test's map).
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut policy = match get("POLICY_TOML").filter(|p| !p.trim().is_empty()) {
+            Some(text) => Policy::from_toml(&text)
+                .map_err(|e| ConfigError::Invalid { name: "POLICY_TOML", message: e.to_string() })?,
+            None => Policy::default(),
+        };
+        if let Some(cluster) = get("CLUSTER_NAME").filter(|c| !c.is_empty()) {
+            policy.cluster = cluster;
+        }
+        let topic_arn = required("ALERT_TOPIC_ARN", get)?;
+        if !topic_arn.starts_with("arn:") {
+            return Err(ConfigError::Invalid {
+                name: "ALERT_TOPIC_ARN",
+                message: format!("{topic_arn:?} is not an ARN"),
+            });
+        }
+        Ok(Self {
+            state_table: required("STATE_TABLE", get)?,
+            alerts_table: required("ALERTS_TABLE", get)?,
+            topic_arn,
+            policy,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn every_required_variable_is_named_when_missing_or_invalid() {
+        let full = [("STATE_TABLE", "s"), ("ALERTS_TABLE", "a"), ("ALERT_TOPIC_ARN", "arn:aws:sns:eu-west-1:1:t")];
+        assert!(Config::from_lookup(&lookup(&full)).is_ok());
+        for missing in ["STATE_TABLE", "ALERTS_TABLE", "ALERT_TOPIC_ARN"] {
+            let vars: Vec<(&str, &str)> = full.iter().copied().filter(|(k, _)| *k != missing).collect();
+            let err = Config::from_lookup(&lookup(&vars)).unwrap_err().to_string();
+            assert!(err.contains(missing), "{err}");
+        }
+        let mut bad = full.to_vec();
+        bad.push(("POLICY_TOML", "[[windows]]\nname='x'"));
+        let err = Config::from_lookup(&lookup(&bad)).unwrap_err().to_string();
+        assert!(err.contains("POLICY_TOML") && err.contains("line"), "{err}");
+        let mut topic = full.to_vec();
+        topic[2] = ("ALERT_TOPIC_ARN", "alerts");
+        assert!(Config::from_lookup(&lookup(&topic)).unwrap_err().to_string().contains("ALERT_TOPIC_ARN"));
+    }
+
+    #[test]
+    fn the_cluster_name_sets_the_policy_default() {
+        let vars =
+            [("STATE_TABLE", "s"), ("ALERTS_TABLE", "a"), ("ALERT_TOPIC_ARN", "arn:x"), ("CLUSTER_NAME", "prod")];
+        assert_eq!(Config::from_lookup(&lookup(&vars)).unwrap().policy.cluster, "prod");
+    }
+}

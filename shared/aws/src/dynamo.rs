@@ -1,0 +1,292 @@
+//! The engine's store on DynamoDB.
+//!
+//! Two tables. The state table has key (`pk` = space, `sk` = key), so a
+//! space's key prefix is a `begins_with` query; the alerts table has key
+//! `alert_id` and flat attributes (severity, cluster, rules, times) beside
+//! the full alert, so table exports can be queried with Athena. Versions are
+//! numbers checked by condition expressions; expiry is kept in milliseconds
+//! (`expires_ms`, for exact reads) and in seconds (`ttl`, the table's TTL
+//! attribute, for DynamoDB to delete expired items eventually).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, TimeZone, Utc};
+use sentinel_core::store::{Expect, Record, Space, Store, StoreError, next_version};
+use serde_json::Value;
+use tokio::runtime::Handle;
+
+/// The store on a state table and an alerts table.
+pub struct DynamoStore {
+    client: Client,
+    state_table: String,
+    alerts_table: String,
+    handle: Handle,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn backend<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    // Timeouts, dispatch failures, throttling and 5xx are worth retrying; the
+    // SDK has already backed off and retried them a few times.
+    let retryable = match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => {
+            let text = format!("{:?}", s.err());
+            text.contains("Throttl")
+                || text.contains("ProvisionedThroughputExceeded")
+                || text.contains("InternalServer")
+        }
+        _ => false,
+    };
+    let message = match &e {
+        SdkError::ServiceError(s) => format!("{}: {:?}", s.err(), s.raw()),
+        other => format!("{other}: {}", std::error::Error::source(other).map(ToString::to_string).unwrap_or_default()),
+    };
+    StoreError::Backend { message, retryable }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn corrupt(space: Space, key: &str, message: String) -> StoreError {
+    StoreError::Corrupt {
+        space: space.as_str(),
+        key: key.to_owned(),
+        source: <serde_json::Error as serde::de::Error>::custom(message),
+    }
+}
+
+impl DynamoStore {
+    /// A store on the two tables; `handle` runs the SDK's futures.
+    pub fn new(
+        client: Client,
+        state_table: impl Into<String>,
+        alerts_table: impl Into<String>,
+        handle: Handle,
+    ) -> Self {
+        Self { client, state_table: state_table.into(), alerts_table: alerts_table.into(), handle }
+    }
+
+    fn table(&self, space: Space) -> &str {
+        if space == Space::Alert { &self.alerts_table } else { &self.state_table }
+    }
+
+    fn key(&self, space: Space, key: &str) -> Item {
+        if space == Space::Alert {
+            HashMap::from([("alert_id".to_owned(), s(key))])
+        } else {
+            HashMap::from([("pk".to_owned(), s(space.as_str())), ("sk".to_owned(), s(key))])
+        }
+    }
+
+    fn record(space: Space, key: &str, item: &Item) -> Result<Record, StoreError> {
+        let version = match item.get("version") {
+            Some(AttributeValue::N(v)) => v.parse().map_err(|_| corrupt(space, key, format!("version {v:?}")))?,
+            _ => return Err(corrupt(space, key, "no version".into())),
+        };
+        let expires_at = match item.get("expires_ms") {
+            Some(AttributeValue::N(ms)) => {
+                let ms: i64 = ms.parse().map_err(|_| corrupt(space, key, format!("expires_ms {ms:?}")))?;
+                Some(
+                    Utc.timestamp_millis_opt(ms)
+                        .single()
+                        .ok_or_else(|| corrupt(space, key, "expires_ms out of range".into()))?,
+                )
+            }
+            _ => None,
+        };
+        let value = match item.get("doc") {
+            Some(doc) => serde_dynamo::from_attribute_value::<_, Value>(doc.clone())
+                .map_err(|e| corrupt(space, key, e.to_string()))?,
+            None => Value::Null,
+        };
+        Ok(Record { value, version, expires_at })
+    }
+
+    fn live(record: &Record, now: DateTime<Utc>) -> bool {
+        record.expires_at.is_none_or(|t| t > now)
+    }
+
+    async fn read(&self, space: Space, key: &str) -> Result<Option<Record>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table(space))
+            .set_key(Some(self.key(space, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        out.item.as_ref().map(|item| Self::record(space, key, item)).transpose()
+    }
+
+    async fn write(
+        &self,
+        space: Space,
+        key: &str,
+        value: &Value,
+        expect: Expect,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        // Read, decide with the rule every store shares, then write on the
+        // condition that nothing changed in between.
+        let current = self.read(space, key).await?;
+        let version = next_version(space, key, current.as_ref(), expect, now)?;
+        let mut item = self.key(space, key);
+        let doc = serde_dynamo::to_attribute_value(value).map_err(|e| corrupt(space, key, e.to_string()))?;
+        item.insert("doc".into(), doc);
+        item.insert("version".into(), n(version));
+        if let Some(t) = expires_at {
+            item.insert("expires_ms".into(), n(t.timestamp_millis()));
+            item.insert("ttl".into(), n(t.timestamp()));
+        }
+        if space == Space::Alert {
+            flatten_alert(value, &mut item);
+        }
+        let mut put = self.client.put_item().table_name(self.table(space)).set_item(Some(item));
+        let key_attr = if space == Space::Alert { "alert_id" } else { "pk" };
+        put = match &current {
+            Some(c) => put
+                .condition_expression("#v = :v")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":v", n(c.version)),
+            None => put.condition_expression(format!("attribute_not_exists({key_attr})")),
+        };
+        match put.send().await {
+            Ok(_) => Ok(version),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(StoreError::Conflict { space: space.as_str(), key: key.to_owned() })
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+}
+
+/// Copies the fields reports filter on beside the full alert.
+fn flatten_alert(value: &Value, item: &mut Item) {
+    let Some(alert) = value.get("alert") else { return };
+    for field in ["severity", "cluster", "first_seen", "last_seen", "title", "actor_key", "identity_status"] {
+        if let Some(v) = alert.get(field).and_then(Value::as_str) {
+            item.insert(field.to_owned(), s(v));
+        }
+    }
+    if let Some(rev) = alert.get("revision").and_then(Value::as_u64) {
+        item.insert("revision".to_owned(), n(rev));
+    }
+    let mut rules: Vec<String> = alert
+        .get("signals")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("rule").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    rules.sort();
+    rules.dedup();
+    if !rules.is_empty() {
+        item.insert("rules".to_owned(), AttributeValue::Ss(rules));
+    }
+}
+
+impl Store for DynamoStore {
+    fn get(&self, space: Space, key: &str, now: DateTime<Utc>) -> Result<Option<Record>, StoreError> {
+        Ok(self.handle.block_on(self.read(space, key))?.filter(|r| Self::live(r, now)))
+    }
+
+    fn put(
+        &self,
+        space: Space,
+        key: &str,
+        value: &Value,
+        expect: Expect,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.handle.block_on(async {
+            // `Any` means no condition on the caller's side: a race with
+            // another writer is retried here rather than reported.
+            let mut attempts = 0;
+            loop {
+                match self.write(space, key, value, expect, expires_at, now).await {
+                    Err(StoreError::Conflict { .. }) if expect == Expect::Any && attempts < 5 => attempts += 1,
+                    other => return other,
+                }
+            }
+        })
+    }
+
+    fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {
+        self.handle.block_on(async {
+            let mut out = Vec::new();
+            let mut start: Option<Item> = None;
+            loop {
+                let page = if space == Space::Alert {
+                    self.client
+                        .scan()
+                        .table_name(&self.alerts_table)
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
+                        .map_err(backend)?
+                } else {
+                    let mut q = self
+                        .client
+                        .query()
+                        .table_name(&self.state_table)
+                        .consistent_read(true)
+                        .expression_attribute_values(":pk", s(space.as_str()))
+                        .set_exclusive_start_key(start.take());
+                    q = if prefix.is_empty() {
+                        q.key_condition_expression("pk = :pk")
+                    } else {
+                        q.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                            .expression_attribute_values(":prefix", s(prefix))
+                    };
+                    q.send().await.map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key)).map_err(backend)?
+                };
+                for item in &page.0 {
+                    let key = match item.get(if space == Space::Alert { "alert_id" } else { "sk" }) {
+                        Some(AttributeValue::S(k)) => k.clone(),
+                        _ => continue,
+                    };
+                    if !key.starts_with(prefix) {
+                        continue;
+                    }
+                    let record = Self::record(space, &key, item)?;
+                    if Self::live(&record, now) {
+                        out.push((key, record));
+                    }
+                }
+                match page.1 {
+                    Some(next) if !next.is_empty() => start = Some(next),
+                    _ => break,
+                }
+            }
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(out)
+        })
+    }
+
+    fn delete(&self, space: Space, key: &str) -> Result<(), StoreError> {
+        self.handle.block_on(async {
+            self.client
+                .delete_item()
+                .table_name(self.table(space))
+                .set_key(Some(self.key(space, key)))
+                .send()
+                .await
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,36 @@
+//! Ingress Sentinel on AWS.
+//!
+//! The engine's ports on the real services: [`DynamoStore`] (state and the
+//! alerts table), [`SnsSink`] (alert publication) and [`open_object`] (S3
+//! objects streamed into the decoder), plus the Lambda handlers the function
+//! crates run ([`handler`]). Every client comes from one
+//! [`aws_config::SdkConfig`], so `AWS_ENDPOINT_URL` points all of them at an
+//! emulator without a code path of its own.
+//!
+//! The engine is synchronous; the adapters bridge to the SDK's async clients
+//! with a runtime handle, so they must be called from a blocking thread
+//! (`tokio::task::spawn_blocking`), never from inside an async task.
+
+pub mod config;
+mod dynamo;
+pub mod handler;
+mod s3;
+mod sns;
+
+pub use dynamo::DynamoStore;
+pub use s3::open_object;
+pub use sns::{SnsSink, message_attributes, shorten};
+
+/// Loads the shared SDK configuration: region, credentials, endpoint
+/// (`AWS_ENDPOINT_URL`), with retries that back off on throttling.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+        .load()
+        .await
+}
+
+/// True when an endpoint override is set (an emulator): S3 then needs path-style addressing.
+pub fn endpoint_overridden() -> bool {
+    std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+}

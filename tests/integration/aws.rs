@@ -1,0 +1,283 @@
+//! On AWS's wire protocol: the DynamoDB store against moto, and both Lambda
+//! functions run as real binaries under the runtime emulator, talking to
+//! moto through the real SDK clients.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use sentinel_core::store::Plans;
+use sentinel_tests::aws::*;
+use sentinel_tests::cloudtrail as ct;
+use sentinel_tests::contract::store_contract;
+use sentinel_tests::engine::{assert_valid_alert, ci, iam_user, storefront, write};
+use serde_json::{Value, json};
+
+#[test]
+fn the_dynamodb_store_meets_the_contract_on_moto() {
+    let dir = tempfile::tempdir().unwrap();
+    let moto = moto(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sdk = rt.block_on(sdk(&moto));
+    rt.block_on(create_tables(&sdk, "state", "alerts"));
+    let store =
+        sentinel_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "state", "alerts", rt.handle().clone());
+    store_contract(&store);
+}
+
+const POLICY: &str = r#"
+cluster = "prod"
+[[actors]]
+name = "ci"
+iam_role_arn = "arn:aws:iam::111122223333:role/Deploy"
+"#;
+
+fn cloudwatch_event(events: &[Value]) -> Value {
+    serde_json::from_str(&sentinel_tests::lambda_logs_event(&sentinel_tests::envelope(events))).unwrap()
+}
+
+fn named(name: &str, allow: &str) -> Value {
+    let mut o = storefront();
+    o["metadata"]["name"] = json!(name);
+    o["metadata"]["annotations"]["nginx.ingress.kubernetes.io/allowlist-source-range"] = json!(allow);
+    o
+}
+
+struct Queue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl Queue {
+    /// Every message waiting (a short poll that drains the queue).
+    async fn drain(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .client
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                self.client
+                    .delete_message()
+                    .queue_url(&self.url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn attribute<'a>(notification: &'a Value, name: &str) -> &'a str {
+    notification["MessageAttributes"][name]["Value"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let moto = moto(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sdk = rt.block_on(sdk(&moto));
+    rt.block_on(create_tables(&sdk, "state", "alerts"));
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let (topic, queue) = rt.block_on(async {
+        let topic = sns.create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
+        let url = sqs.create_queue().queue_name("alerts").send().await.unwrap().queue_url.unwrap();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
+        sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(arn).send().await.unwrap();
+        for bucket in ["audit-exports", "trail"] {
+            s3.create_bucket()
+                .bucket(bucket)
+                .create_bucket_configuration(
+                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        (topic, Queue { client: sqs.clone(), url })
+    });
+    let env = vec![
+        ("AWS_ENDPOINT_URL", endpoint(&moto)),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("STATE_TABLE", "state".to_owned()),
+        ("ALERTS_TABLE", "alerts".to_owned()),
+        ("ALERT_TOPIC_ARN", topic.clone()),
+        ("POLICY_TOML", POLICY.to_owned()),
+        ("CLUSTER_NAME", "prod".to_owned()),
+    ];
+    // A change plan for the CI role, registered as `sentinel approve --aws` would.
+    let handle = rt.handle().clone();
+    let store = sentinel_aws::DynamoStore::new(dynamo.clone(), "state", "alerts", handle);
+    let mut plan = sentinel_tests::engine::ci_plan("shop");
+    plan.cluster = "prod".into();
+    store.put_plan(&plan, "2024-01-01T00:00:00Z".parse().unwrap()).unwrap();
+    let watch = watch(dir.path(), &env);
+    let alice = iam_user("Admin", "alice@example.com", "ASIAALICE");
+
+    // (a) A CloudWatch Logs subscription event: a planned create, then an unapproved widening.
+    let first = cloudwatch_event(&[
+        write("c1", "create", "ingresses", "shop", "web", "2024-05-01T10:00:00Z", ci(), Some(&storefront())),
+        write(
+            "w1",
+            "update",
+            "ingresses",
+            "shop",
+            "web",
+            "2024-05-02T02:00:00Z",
+            alice.clone(),
+            Some(&named("web", "0.0.0.0/0")),
+        ),
+    ]);
+    let report = invoke(&watch, "audit-ingest", &first, dir.path());
+    assert_eq!(report["alerts_opened"], 1, "{report:#}");
+    let messages = rt.block_on(queue.drain());
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let note = &messages[0];
+    assert_eq!(attribute(note, "severity"), "critical");
+    assert_eq!(attribute(note, "cluster"), "prod");
+    assert!(attribute(note, "rule_ids").contains("ingress.allowlist.widened"));
+    assert!(attribute(note, "namespaces").contains("shop"));
+    let alert: Value = serde_json::from_str(note["Message"].as_str().unwrap()).unwrap();
+    assert_valid_alert(&alert);
+    assert_eq!(attribute(note, "alert_id"), alert["alert_id"]);
+    assert!(note["Subject"].as_str().unwrap().starts_with("[CRITICAL] "));
+    // The alert and the baseline are in DynamoDB.
+    let (stored, baseline) = rt.block_on(async {
+        let a = dynamo
+            .get_item()
+            .table_name("alerts")
+            .key("alert_id", aws_sdk_dynamodb::types::AttributeValue::S(alert["alert_id"].as_str().unwrap().into()))
+            .send()
+            .await
+            .unwrap();
+        let b = dynamo
+            .get_item()
+            .table_name("state")
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("baseline".into()))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("prod|ingresses|shop|web".into()))
+            .send()
+            .await
+            .unwrap();
+        (a.item, b.item)
+    });
+    let stored = stored.expect("alert item");
+    assert_eq!(stored["severity"].as_s().unwrap(), "critical");
+    assert!(stored["rules"].as_ss().unwrap().contains(&"ingress.allowlist.widened".to_owned()));
+    assert!(baseline.is_some(), "baseline item");
+
+    // The same delivery again (a retry): nothing new anywhere.
+    let again = invoke(&watch, "audit-ingest", &first, dir.path());
+    assert_eq!((again["alerts_opened"].as_u64(), again["alerts_updated"].as_u64()), (Some(0), Some(0)), "{again:#}");
+    assert!(rt.block_on(queue.drain()).is_empty(), "no second alert");
+
+    // An approved change (CI, under its plan) raises nothing.
+    let mut planned = named("web", "0.0.0.0/0");
+    planned["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"] = json!("/v2");
+    let approved = cloudwatch_event(&[write(
+        "p1",
+        "update",
+        "ingresses",
+        "shop",
+        "web",
+        "2024-05-02T10:00:00Z",
+        ci(),
+        Some(&planned),
+    )]);
+    let report = invoke(&watch, "audit-ingest", &approved, dir.path());
+    assert_eq!(report["alerts_opened"], 0, "{report:#}");
+    assert!(rt.block_on(queue.drain()).is_empty());
+
+    // A malformed record is reported and the good one still processed.
+    let mut broken = cloudwatch_event(&[]);
+    let envelope = json!({"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "/aws/eks/prod/cluster",
+    "logStream": "s", "subscriptionFilters": [], "logEvents": [
+        {"id": "1", "timestamp": 0, "message": "{\"kind\":\"Event\",\"verb\":\"update\",\"objectRef\":{\"resource\":\"ingresses\"},\"user\":"},
+        {"id": "2", "timestamp": 0, "message": write("c2", "create", "ingresses", "shop", "api", "2024-05-02T02:30:00Z", alice.clone(), Some(&named("api", "0.0.0.0/0"))).to_string()}
+    ]});
+    broken["awslogs"]["data"] = json!(base64_gzip(&envelope.to_string()));
+    let report = invoke(&watch, "audit-ingest", &broken, dir.path());
+    let failures = report["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{report:#}");
+    assert!(failures[0]["location"].as_str().unwrap().contains("logEvents[0]"), "{report:#}");
+    assert_eq!(rt.block_on(queue.drain()).len(), 1, "the good record's alert");
+
+    // (b) An exported audit-log object in S3, named URL-encoded by the notification.
+    let export = sentinel_tests::gzip(
+        sentinel_tests::export_lines(&[write(
+            "e1",
+            "update",
+            "ingresses",
+            "shop",
+            "web",
+            "2024-05-03T03:00:00Z",
+            alice.clone(),
+            Some(&named("web", "0.0.0.0/0,::/0")),
+        )])
+        .as_bytes(),
+    );
+    let key = "exports/task 1/kube-apiserver-audit-abc/000000.gz";
+    rt.block_on(s3.put_object().bucket("audit-exports").key(key).body(export.into()).send()).unwrap();
+    let notification = json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+        "eventName": "ObjectCreated:Put", "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "audit-exports",
+        "arn": "arn:aws:s3:::audit-exports"}, "object": {"key": "exports/task+1/kube-apiserver-audit-abc/000000.gz", "size": 1}}}]});
+    let report = invoke(&watch, "audit-ingest", &notification, dir.path());
+    assert_eq!(report["counts"]["kept"], 1, "{report:#}");
+    let messages = rt.block_on(queue.drain());
+    assert_eq!(messages.len(), 1, "{report:#}");
+    assert!(attribute(&messages[0], "rule_ids").contains("ingress.allowlist.widened"));
+
+    // (c) A CloudTrail file in S3: audit logging switched off.
+    let trail = sentinel_tests::gzip(
+        ct::log_file(&[ct::cluster_logging(
+            "t1",
+            "2024-05-03T04:00:00Z",
+            ct::iam_user("mallory"),
+            "prod",
+            &["audit"],
+            false,
+        )])
+        .as_bytes(),
+    );
+    let trail_key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/03/111122223333_CloudTrail_eu-west-1_20240503T0400Z_x.json.gz";
+    rt.block_on(s3.put_object().bucket("trail").key(trail_key).body(trail.into()).send()).unwrap();
+    let notification = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "trail"}, "object": {"key": trail_key}}}]});
+    let report = invoke(&watch, "identity-ingest", &notification, dir.path());
+    assert_eq!(report["alerts_opened"], 1, "{report:#}");
+    let messages = rt.block_on(queue.drain());
+    assert_eq!(messages.len(), 1);
+    assert_eq!(attribute(&messages[0], "rule_ids"), "[\"pipeline.tampering\"]");
+    drop(watch);
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+fn base64_gzip(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(sentinel_tests::gzip(text.as_bytes()))
+}

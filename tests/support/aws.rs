@@ -1,0 +1,160 @@
+//! Real AWS APIs for tests: `moto_server` on a free loopback port, the real
+//! SDK clients pointed at it, and the real function binaries under the
+//! Lambda runtime emulator of `cargo lambda watch`. Each process is stopped
+//! (with its children) when its handle drops.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+}
+
+fn wait_for_port(port: u16, timeout: Duration, what: &str) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < timeout, "{what} did not listen on 127.0.0.1:{port} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn require(tool: &str) {
+    let found =
+        std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()));
+    assert!(found, "{tool} is not on PATH: run ./scripts/test, which installs it");
+}
+
+/// A child process in its own process group, killed with its children on drop.
+pub struct Service {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Service {
+    fn spawn(mut command: Command, port: u16, log: PathBuf, what: &str, timeout: Duration) -> Self {
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let service = Self { child, port, log };
+        wait_for_port(port, timeout, what);
+        service
+    }
+
+    /// What the process printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Dummy credentials and a region for everything that talks to the emulator.
+pub const REGION: &str = "eu-west-1";
+
+/// Starts `moto_server` on a free port.
+pub fn moto(dir: &Path) -> Service {
+    require("moto_server");
+    let port = free_port();
+    let mut cmd = Command::new("moto_server");
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    Service::spawn(cmd, port, dir.join("moto.log"), "moto_server", Duration::from_secs(60))
+}
+
+/// The endpoint URL of a moto service.
+pub fn endpoint(moto: &Service) -> String {
+    format!("http://127.0.0.1:{}", moto.port)
+}
+
+/// SDK configuration for the emulator.
+pub async fn sdk(moto: &Service) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint(moto))
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+/// Creates the state and alerts tables as the SAM template defines them.
+pub async fn create_tables(sdk: &aws_config::SdkConfig, state: &str, alerts: &str) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let attr = |n: &str| {
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
+    };
+    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+    client
+        .create_table()
+        .table_name(state)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_table()
+        .table_name(alerts)
+        .attribute_definitions(attr("alert_id"))
+        .key_schema(key("alert_id", KeyType::Hash))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs the function binaries under `cargo lambda watch` with `env`.
+pub fn watch(dir: &Path, env: &[(&str, String)]) -> Service {
+    require("cargo-lambda");
+    let port = free_port();
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(workspace()).args(["lambda", "watch", "-A", "127.0.0.1", "-P", &port.to_string()]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Service::spawn(cmd, port, dir.join("watch.log"), "cargo lambda watch", Duration::from_secs(120))
+}
+
+/// Invokes a function through the emulator; returns its JSON response.
+pub fn invoke(watch: &Service, function: &str, payload: &serde_json::Value, dir: &Path) -> serde_json::Value {
+    let file = dir.join(format!("{function}-event.json"));
+    std::fs::write(&file, payload.to_string()).unwrap();
+    let out = Command::new("cargo")
+        .current_dir(workspace())
+        .args(["lambda", "invoke", function, "-A", "127.0.0.1", "-P", &watch.port.to_string(), "--data-file"])
+        .arg(&file)
+        .output()
+        .expect("cargo lambda invoke runs");
+    assert!(
+        out.status.success(),
+        "invoke {function} failed: {}\n--- watch log ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        watch.log()
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
