@@ -10,14 +10,13 @@ use sentinel_core::IngressState;
 use sentinel_core::plan::{ChangePlan, manifest_digest};
 use sentinel_core::policy::{Pattern, Span};
 use sentinel_core::store::Plans;
-use sentinel_local::FileStore;
 
 /// Arguments of `sentinel approve`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The state file to register the plan in.
-    #[arg(long)]
-    state: PathBuf,
+    /// Where to register the plan: a state file, or the deployed stack's tables.
+    #[command(flatten)]
+    state: crate::state::StateArgs,
     /// Cluster.
     #[arg(long)]
     cluster: String,
@@ -64,8 +63,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<ExitCode> {
         ticket: args.ticket.clone(),
     };
     plan.id = args.ticket.clone().unwrap_or_else(|| plan.derived_id());
-    let store = FileStore::open(&args.state).with_context(|| format!("cannot open state {}", args.state.display()))?;
-    store.put_plan(&plan, valid_from)?;
+    if args.state.state.is_none() && args.state.aws_state_table.is_none() {
+        bail!("give --state FILE or --aws-state-table/--aws-alerts-table: a plan registered in memory would be lost");
+    }
+    args.state.with_store(|store| Ok(store.put_plan(&plan, valid_from)?))?;
     serde_json::to_writer(&mut *out, &plan)?;
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)

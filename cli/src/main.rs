@@ -9,6 +9,7 @@ mod approve;
 mod inputs;
 mod inspect;
 mod replay;
+mod state;
 
 use std::process::ExitCode;
 

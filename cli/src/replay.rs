@@ -12,8 +12,7 @@ use sentinel_core::engine::{Engine, Stats};
 use sentinel_core::plan::ChangePlan;
 use sentinel_core::policy::Policy;
 use sentinel_core::rules::Severity;
-use sentinel_core::store::{AlertSink, MemoryStore, Plans, SinkError, Store};
-use sentinel_local::FileStore;
+use sentinel_core::store::{AlertSink, Plans, SinkError, Store};
 use serde::Deserialize;
 
 use crate::{Format, inputs};
@@ -34,9 +33,9 @@ pub struct Args {
     /// Change plans to register before replaying (TOML, `[[plans]]`).
     #[arg(long)]
     approvals: Option<PathBuf>,
-    /// The state file (created if missing). Without one, state lives in memory for this run.
-    #[arg(long)]
-    state: Option<PathBuf>,
+    /// Where state lives; without a flag, in memory for this run.
+    #[command(flatten)]
+    state: crate::state::StateArgs,
     /// Output format for alerts on standard output.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
@@ -110,19 +109,13 @@ impl AlertSink for Printer<'_> {
 /// Runs the command: alerts to `out`, the summary to `err`.
 pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode> {
     let policy = load_policy(args.policy.as_deref())?;
-    match &args.state {
-        Some(path) => {
-            let store = FileStore::open(path).with_context(|| format!("cannot open state {}", path.display()))?;
-            replay(args, &policy, &store, out, err)
-        }
-        None => replay(args, &policy, &MemoryStore::new(), out, err),
-    }
+    args.state.with_store(|store| replay(args, &policy, store, out, err))
 }
 
-fn replay<S: Store>(
+fn replay(
     args: &Args,
     policy: &Policy,
-    store: &S,
+    store: &dyn Store,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitCode> {

@@ -294,3 +294,73 @@ fn the_sso_user_behind_eks_get_token_auth_is_named_whether_cloudtrail_comes_firs
     assert!(later.status.success(), "{later:?}");
     assert_eq!(final_alert(&later), a, "the same final alert, revised under the same id");
 }
+
+/// With the `aws` feature: plans registered in, and replays run on, the
+/// deployed stack's tables (here moto's, through the real SDK).
+#[cfg(feature = "aws")]
+#[test]
+fn approve_and_replay_against_dynamodb_tables() {
+    use sentinel_core::store::Plans;
+    use sentinel_tests::aws::{REGION, create_tables, endpoint, moto, sdk};
+    let dir = tempfile::tempdir().unwrap();
+    let moto = moto(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sdk_config = rt.block_on(sdk(&moto));
+    rt.block_on(create_tables(&sdk_config, "state", "alerts"));
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint(&moto)),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", REGION.to_owned()),
+    ];
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentinel"));
+        cmd.args(args).current_dir(root());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let tables = ["--aws-state-table", "state", "--aws-alerts-table", "alerts"];
+    let mut approve = vec![
+        "approve",
+        "--cluster",
+        "local",
+        "--namespace",
+        "shop",
+        "--name",
+        "storefront",
+        "--actor",
+        "arn:aws:iam::111122223333:role/GitHubActionsDeploy",
+        "--from",
+        "2024-05-01T00:00:00Z",
+        "--valid-for",
+        "1d",
+    ];
+    approve.extend(tables);
+    let out = run(&approve);
+    assert!(out.status.success(), "{out:?}");
+    let store = sentinel_aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk_config),
+        "state",
+        "alerts",
+        rt.handle().clone(),
+    );
+    let plans = store.plans("local", "shop", "2024-05-01T12:00:00Z".parse().unwrap()).unwrap();
+    assert_eq!(plans.len(), 1);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[actors]]\nname = \"ci\"\niam_role_arn = \"arn:aws:iam::111122223333:role/GitHubActionsDeploy\"\n",
+    )
+    .unwrap();
+    let mut replay_args =
+        vec!["replay", "--audit", "tests/fixtures/allowlist-widened.jsonl", "--format", "json", "--policy"];
+    replay_args.push(policy.to_str().unwrap());
+    replay_args.extend(tables);
+    let out = run(&replay_args);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(alerts_of(&out).len(), 1, "the unplanned widening");
+    // Seeded: the same logs again raise nothing.
+    assert!(alerts_of(&run(&replay_args)).is_empty());
+}
