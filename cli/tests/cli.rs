@@ -301,18 +301,13 @@ fn the_sso_user_behind_eks_get_token_auth_is_named_whether_cloudtrail_comes_firs
 #[test]
 fn approve_and_replay_against_dynamodb_tables() {
     use sentinel_core::store::Plans;
-    use sentinel_tests::aws::{REGION, create_tables, endpoint, moto, sdk};
+    use sentinel_tests::aws::{create_tables, moto, moto_env, sdk};
     let dir = tempfile::tempdir().unwrap();
     let moto = moto(dir.path());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sdk_config = rt.block_on(sdk(&moto));
     rt.block_on(create_tables(&sdk_config, "state", "alerts"));
-    let env = [
-        ("AWS_ENDPOINT_URL", endpoint(&moto)),
-        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-        ("AWS_REGION", REGION.to_owned()),
-    ];
+    let env = moto_env(&moto);
     let run = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentinel"));
         cmd.args(args).current_dir(root());

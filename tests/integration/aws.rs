@@ -120,17 +120,14 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
         }
         (topic, Queue { client: sqs.clone(), url })
     });
-    let env = vec![
-        ("AWS_ENDPOINT_URL", endpoint(&moto)),
-        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-        ("AWS_REGION", REGION.to_owned()),
+    let mut env = moto_env(&moto);
+    env.extend([
         ("STATE_TABLE", "state".to_owned()),
         ("ALERTS_TABLE", "alerts".to_owned()),
         ("ALERT_TOPIC_ARN", topic.clone()),
         ("POLICY_TOML", POLICY.to_owned()),
         ("CLUSTER_NAME", "prod".to_owned()),
-    ];
+    ]);
     // A change plan for the CI role, registered as `sentinel approve --aws` would.
     let handle = rt.handle().clone();
     let store = sentinel_aws::DynamoStore::new(dynamo.clone(), "state", "alerts", handle);

@@ -78,6 +78,16 @@ pub fn moto(dir: &Path) -> Service {
     Service::spawn(cmd, port, dir.join("moto.log"), "moto_server", Duration::from_secs(60))
 }
 
+/// The environment that points a process (a function, the CLI) at the emulator.
+pub fn moto_env(moto: &Service) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint(moto)),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", REGION.to_owned()),
+    ]
+}
+
 /// The endpoint URL of a moto service.
 pub fn endpoint(moto: &Service) -> String {
     format!("http://127.0.0.1:{}", moto.port)

@@ -544,18 +544,11 @@ impl Decoder<'_> {
 
     /// One CloudTrail record (or its EventBridge form, or a digest to skip).
     fn cloudtrail(&mut self, bytes: &[u8], escaped: bool, at: &dyn Fn() -> Location) {
-        let unescaped;
-        let json = if escaped {
-            match serde_json::from_slice::<String>(bytes) {
-                Ok(s) => {
-                    unescaped = s;
-                    unescaped.as_bytes()
-                }
-                Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
-            }
-        } else {
-            bytes
+        let json = match unescape(bytes, escaped) {
+            Ok(json) => json,
+            Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
         };
+        let json = json.as_ref();
         if !json.trim_ascii_start().starts_with(b"{") {
             return self.skip(SkipReason::NotAuditEvent, at);
         }
@@ -602,18 +595,11 @@ impl Decoder<'_> {
         if bytes.ends_with(end) && !filter::prefilter(bytes, escaped) {
             return self.skip(SkipReason::NotRelevant, at);
         }
-        let unescaped;
-        let json = if escaped {
-            match serde_json::from_slice::<String>(bytes) {
-                Ok(s) => {
-                    unescaped = s;
-                    unescaped.as_bytes()
-                }
-                Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
-            }
-        } else {
-            bytes
+        let json = match unescape(bytes, escaped) {
+            Ok(json) => json,
+            Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
         };
+        let json = json.as_ref();
         let verdict = match serde_json::from_slice::<Header<'_>>(json) {
             Ok(header) => filter::judge(&header),
             Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
@@ -635,6 +621,15 @@ impl Decoder<'_> {
             }
             Err(e) => self.fail(at(), ErrorKind::Json(e), false),
         }
+    }
+}
+
+/// The record itself: as given, or unescaped from the JSON string literal holding it.
+fn unescape(bytes: &[u8], escaped: bool) -> Result<Cow<'_, [u8]>, serde_json::Error> {
+    if escaped {
+        serde_json::from_slice::<String>(bytes).map(|s| Cow::Owned(s.into_bytes()))
+    } else {
+        Ok(Cow::Borrowed(bytes))
     }
 }
 
