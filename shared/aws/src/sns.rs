@@ -39,19 +39,28 @@ pub fn shorten(alert: &Alert, alerts_table: &str) -> String {
         return full;
     }
     let mut value = serde_json::to_value(alert).unwrap_or(Value::Null);
-    if let Some(signals) = value.get_mut("signals").and_then(Value::as_array_mut) {
-        for s in signals.iter_mut() {
-            s["evidence"] = json!({"omitted": true});
-        }
-        // Still too long: keep the newest signals that fit.
-        while serde_json::to_string(&value).map_or(0, |t| t.len()) > BUDGET {
-            let Some(signals) = value.get_mut("signals").and_then(Value::as_array_mut) else { break };
-            if signals.len() <= 1 {
-                break;
-            }
-            signals.remove(0);
-        }
+    let mut signals: Vec<Value> = match value.get_mut("signals").map(Value::take) {
+        Some(Value::Array(list)) => list,
+        _ => Vec::new(),
+    };
+    for s in &mut signals {
+        s["evidence"] = json!({"omitted": true});
     }
+    // Keep the newest signals that fit beside the rest of the alert.
+    let size = |v: &Value| serde_json::to_string(v).map_or(0, |t| t.len());
+    let mut room = BUDGET.saturating_sub(size(&value) + 512);
+    let mut start = signals.len();
+    while start > 0 {
+        let next = size(&signals[start - 1]) + 1;
+        if next > room {
+            break;
+        }
+        room -= next;
+        start -= 1;
+    }
+    // Never fewer than the newest signal.
+    let kept = signals.split_off(start.min(signals.len().saturating_sub(1)));
+    value["signals"] = Value::Array(kept);
     value["truncated"] = json!({
         "reason": "the alert exceeds the SNS message limit; the full alert is in the alerts table",
         "table": alerts_table,
@@ -106,5 +115,63 @@ impl AlertSink for SnsSink {
             message: format!("{e}: {:?}", std::error::Error::source(&e)),
             retryable: true,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sentinel_core::actor::Actor;
+    use sentinel_core::alert::{IdentityStatus, Resource, Signal};
+    use sentinel_core::rules::{RuleId, Severity};
+
+    fn alert(evidence_bytes: usize, signals: usize) -> Alert {
+        let signal = |i: usize| Signal {
+            rule: RuleId::SnippetInjected,
+            severity: Severity::Critical,
+            summary: format!("snippet {i}"),
+            evidence: json!({"to": "x".repeat(evidence_bytes)}),
+            audit_id: format!("a{i}"),
+            time: "2024-05-02T02:00:00Z".parse().unwrap(),
+            resource: Resource { kind: "ingresses".into(), namespace: Some("shop".into()), name: Some("web".into()) },
+        };
+        let actor = Actor { kubernetes_username: "mallory".into(), ..Actor::default() };
+        Alert::open("prod", &actor, "mallory", IdentityStatus::Kubernetes, (0..signals).map(signal).collect(), false)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_small_alert_is_sent_whole() {
+        let a = alert(100, 2);
+        assert_eq!(shorten(&a, "alerts"), serde_json::to_string(&a).unwrap());
+    }
+
+    #[test]
+    fn an_alert_over_the_limit_is_shortened_with_a_pointer_never_dropped() {
+        let a = alert(200 * 1024, 3);
+        let body = shorten(&a, "alerts-table");
+        assert!(body.len() <= BUDGET, "{}", body.len());
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["alert_id"], a.alert_id);
+        assert_eq!(v["truncated"]["table"], "alerts-table");
+        assert_eq!(v["truncated"]["key"]["alert_id"], a.alert_id);
+        assert_eq!(v["signals"].as_array().unwrap().len(), 3);
+        assert_eq!(v["signals"][0]["evidence"], json!({"omitted": true}));
+        // So many signals that even without evidence they do not fit: the newest are kept.
+        let many = alert(10, 6000);
+        let v: Value = serde_json::from_str(&shorten(&many, "t")).unwrap();
+        let kept = v["signals"].as_array().unwrap();
+        assert!(kept.len() < 6000 && !kept.is_empty());
+        assert_eq!(kept.last().unwrap()["audit_id"], "a5999");
+    }
+
+    #[test]
+    fn attributes_carry_what_filter_policies_select_on() {
+        let attrs = message_attributes(&alert(10, 1));
+        let get = |k: &str| attrs.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.string_value.clone()).unwrap();
+        assert_eq!(get("severity"), "critical");
+        assert_eq!(get("cluster"), "prod");
+        assert_eq!(get("rule_ids"), "[\"ingress.snippet.injected\"]");
+        assert_eq!(get("namespaces"), "[\"shop\"]");
     }
 }
