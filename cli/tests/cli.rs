@@ -100,6 +100,22 @@ fn all_lists_skipped_records_with_their_reason() {
     assert!(text.contains(": status_subresource"), "{text}");
 }
 
+/// A plan for the CI role to change shop/storefront on 2024-05-01.
+const STOREFRONT_PLAN: [&str; 12] = [
+    "--cluster",
+    "local",
+    "--namespace",
+    "shop",
+    "--name",
+    "storefront",
+    "--actor",
+    "arn:aws:iam::111122223333:role/GitHubActionsDeploy",
+    "--from",
+    "2024-05-01T00:00:00Z",
+    "--valid-for",
+    "1d",
+];
+
 fn replay(extra: &[&str]) -> Output {
     let mut args = vec![
         "replay",
@@ -213,27 +229,10 @@ fn approve_pins_a_manifest_and_replay_honours_it() {
         "# the storefront as CI will deploy it\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: storefront\n  annotations:\n    nginx.ingress.kubernetes.io/allowlist-source-range: 10.0.0.0/8\nspec:\n  ingressClassName: nginx\n  rules:\n    - host: shop.example.com\n      http:\n        paths:\n          - path: /\n            pathType: Prefix\n            backend:\n              service:\n                name: storefront\n                port:\n                  number: 80\n  tls:\n    - hosts: [shop.example.com]\n      secretName: storefront-tls\n",
     )
     .unwrap();
-    let out = sentinel(&[
-        "approve",
-        "--state",
-        state.to_str().unwrap(),
-        "--cluster",
-        "local",
-        "--namespace",
-        "shop",
-        "--name",
-        "storefront",
-        "--actor",
-        "arn:aws:iam::111122223333:role/GitHubActionsDeploy",
-        "--from",
-        "2024-05-01T00:00:00Z",
-        "--valid-for",
-        "1d",
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--ticket",
-        "CHG-7",
-    ]);
+    let mut args = vec!["approve", "--state", state.to_str().unwrap()];
+    args.extend(STOREFRONT_PLAN);
+    args.extend(["--manifest", manifest.to_str().unwrap(), "--ticket", "CHG-7"]);
+    let out = sentinel(&args);
     assert!(out.status.success(), "{out:?}");
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(plan["digest"].as_str().unwrap().starts_with("sha256:"));
@@ -317,21 +316,8 @@ fn approve_and_replay_against_dynamodb_tables() {
         cmd.output().unwrap()
     };
     let tables = ["--aws-state-table", "state", "--aws-alerts-table", "alerts"];
-    let mut approve = vec![
-        "approve",
-        "--cluster",
-        "local",
-        "--namespace",
-        "shop",
-        "--name",
-        "storefront",
-        "--actor",
-        "arn:aws:iam::111122223333:role/GitHubActionsDeploy",
-        "--from",
-        "2024-05-01T00:00:00Z",
-        "--valid-for",
-        "1d",
-    ];
+    let mut approve = vec!["approve"];
+    approve.extend(STOREFRONT_PLAN);
     approve.extend(tables);
     let out = run(&approve);
     assert!(out.status.success(), "{out:?}");

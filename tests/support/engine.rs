@@ -263,13 +263,5 @@ pub fn feed_bytes(
     trails.sort_by_key(|t| t.event.event_time);
     let mut engine = Engine::new(policy, store);
     engine.run(&records, &trails, sink).unwrap();
-    let s = engine.stats();
-    stats.events += s.events;
-    stats.duplicates += s.duplicates;
-    stats.routine += s.routine;
-    stats.approved += s.approved;
-    stats.signals += s.signals;
-    stats.suppressed += s.suppressed;
-    stats.alerts_opened += s.alerts_opened;
-    stats.alerts_updated += s.alerts_updated;
+    stats.merge(engine.stats());
 }

@@ -50,6 +50,20 @@ pub struct Stats {
     pub alerts_updated: u64,
 }
 
+impl Stats {
+    /// Adds another run's counts to these.
+    pub fn merge(&mut self, other: &Stats) {
+        self.events += other.events;
+        self.duplicates += other.duplicates;
+        self.routine += other.routine;
+        self.approved += other.approved;
+        self.signals += other.signals;
+        self.suppressed += other.suppressed;
+        self.alerts_opened += other.alerts_opened;
+        self.alerts_updated += other.alerts_updated;
+    }
+}
+
 /// Why the engine could not process an event.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
