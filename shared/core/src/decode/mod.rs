@@ -456,9 +456,9 @@ impl Decoder<'_> {
             return;
         }
         if trimmed.first() == Some(&b'{') {
-            self.message(trimmed, false, at, &LogSource::default());
+            self.message(trimmed, false, at, &LogSource::default(), None);
         } else if let Some((_, message)) = framing::split_export_line(trimmed) {
-            self.message(message.trim_ascii(), false, at, &LogSource::default());
+            self.message(message.trim_ascii(), false, at, &LogSource::default(), None);
         } else {
             self.fail(at(), ErrorKind::NotJsonLine, false);
         }
@@ -467,7 +467,7 @@ impl Decoder<'_> {
     /// One JSON object of a values stream.
     fn value(&mut self, location: &Location, bytes: &[u8]) {
         match framing::shape(bytes) {
-            Shape::Event => self.message(bytes, false, &|| location.clone(), &LogSource::default()),
+            Shape::Event => self.message(bytes, false, &|| location.clone(), &LogSource::default(), None),
             Shape::Envelope => self.envelope(location, bytes),
             Shape::LambdaLogs => match serde_json::from_slice::<LambdaLogs<'_>>(bytes) {
                 Ok(event) => self.payload(&location.child("awslogs.data"), "awslogs.data", &event.awslogs.data),
@@ -520,7 +520,7 @@ impl Decoder<'_> {
         if envelope.message_type.as_deref() == Some("CONTROL_MESSAGE") {
             return self.skip(SkipReason::ControlMessage, &|| location.clone());
         }
-        let mut source = LogSource {
+        let source = LogSource {
             owner: envelope.owner.map(Cow::into_owned),
             log_group: envelope.log_group.map(Cow::into_owned),
             log_stream: envelope.log_stream.map(Cow::into_owned),
@@ -529,14 +529,12 @@ impl Decoder<'_> {
         for (i, log_event) in envelope.log_events.iter().enumerate() {
             let raw = log_event.message.get().as_bytes();
             let at = || location.child(format_args!("logEvents[{i}]"));
-            if filter::prefilter(raw, true) {
-                source.event_id = log_event.id.as_deref().map(str::to_owned);
-            }
+            let id = log_event.id.as_deref();
             match raw.first() {
                 // The usual case: the audit event as a JSON string.
-                Some(b'"') => self.message(raw, true, &at, &source),
+                Some(b'"') => self.message(raw, true, &at, &source, id),
                 // Tolerated: a producer that embedded the object itself.
-                Some(b'{') => self.message(raw, false, &at, &source),
+                Some(b'{') => self.message(raw, false, &at, &source, id),
                 _ => self.skip(SkipReason::NotAuditEvent, &at),
             }
         }
@@ -579,8 +577,16 @@ impl Decoder<'_> {
         }
     }
 
-    /// One candidate audit event. `escaped`: `bytes` is a JSON string literal holding it.
-    fn message(&mut self, bytes: &[u8], escaped: bool, at: &dyn Fn() -> Location, source: &LogSource) {
+    /// One candidate audit event. `escaped`: `bytes` is a JSON string literal
+    /// holding it; `event_id`: its CloudWatch Logs id, copied only if it is kept.
+    fn message(
+        &mut self,
+        bytes: &[u8],
+        escaped: bool,
+        at: &dyn Fn() -> Location,
+        source: &LogSource,
+        event_id: Option<&str>,
+    ) {
         if self.mode == Mode::CloudTrail {
             return self.cloudtrail(bytes, escaped, at);
         }
@@ -616,7 +622,8 @@ impl Decoder<'_> {
                     Outcome::Kept => self.counts.kept += 1,
                     Outcome::Denied => self.counts.denied += 1,
                 }
-                let record = EventRecord { event, outcome, location: at(), source: source.clone() };
+                let source = LogSource { event_id: event_id.map(str::to_owned), ..source.clone() };
+                let record = EventRecord { event, outcome, location: at(), source };
                 (self.sink)(Decoded::Event(Box::new(record)));
             }
             Err(e) => self.fail(at(), ErrorKind::Json(e), false),
