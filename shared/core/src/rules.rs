@@ -157,8 +157,9 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(rule: RuleId, summary: String, change: &Change) -> Self {
-        Self { rule, severity: rule.default_severity(), summary, evidence: json!(change) }
+    /// A finding at the rule's default severity, with `evidence` as data.
+    pub fn new(rule: RuleId, summary: String, evidence: &impl Serialize) -> Self {
+        Self { rule, severity: rule.default_severity(), summary, evidence: json!(evidence) }
     }
 
     fn with_severity(mut self, severity: Severity) -> Self {

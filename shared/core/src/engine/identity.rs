@@ -13,12 +13,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Engine, EngineError, finding};
+use super::{Engine, EngineError};
 use crate::actor::{Actor, IdentityRecord};
 use crate::alert::{Alert, IdentityStatus, Incident, Resource, Signal};
 use crate::cloudtrail::{self, Caller, Meaning};
 use crate::decode::CloudTrailRecord;
-use crate::rules::RuleId;
+use crate::rules::{Finding, RuleId};
 use crate::store::{AlertSink, AlertStore, Expect, Identities, Incidents, Space, Store, StoreError, Typed};
 
 /// How many links of a role chain are followed before giving up.
@@ -184,7 +184,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             namespace: None,
             name: target,
         };
-        let mut f = finding(rule, what, &json!({"event_name": e.event_name, "request_parameters": params}));
+        let mut f = Finding::new(rule, what, &json!({"event_name": e.event_name, "request_parameters": params}));
         if rule == RuleId::AccessChanged
             && text("policyArn").is_some_and(|p| p.ends_with("AmazonEKSClusterAdminPolicy"))
         {
@@ -340,7 +340,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             let policy = self.policy;
             let mut unresolved = Vec::new();
             for ev in &pending.events {
-                let f = finding(
+                let f = Finding::new(
                     RuleId::IdentityUnresolved,
                     "IAM session cannot be traced to a person or pipeline: CloudTrail named no origin in time"
                         .to_owned(),

@@ -198,12 +198,11 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
 
         if record.outcome == Outcome::Denied {
             let signal = self.signal(
-                Finding {
-                    rule: RuleId::Denied,
-                    severity: RuleId::Denied.default_severity(),
-                    summary: format!("{} of {} refused by authorization", event.verb, object_text(&resource)),
-                    evidence: json!({"verb": event.verb, "status": event.response_status}),
-                },
+                Finding::new(
+                    RuleId::Denied,
+                    format!("{} of {} refused by authorization", event.verb, object_text(&resource)),
+                    &json!({"verb": event.verb, "status": event.response_status}),
+                ),
                 &resource,
                 &event.audit_id,
                 time,
@@ -259,13 +258,13 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
                     other => other.to_string(),
                 };
                 if a.secret {
-                    findings.push(finding(
+                    findings.push(Finding::new(
                         RuleId::TlsSecretRotated,
                         format!("TLS Secret {name} written {why}"),
                         &verdict,
                     ));
                 } else {
-                    findings.push(finding(
+                    findings.push(Finding::new(
                         RuleId::OutOfWindow,
                         format!("change to {} {why}", object_text(&a.resource)),
                         &verdict,
@@ -273,7 +272,7 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
                 }
             }
             if approved_actor.is_none() {
-                findings.push(finding(
+                findings.push(Finding::new(
                     RuleId::UnapprovedActor,
                     format!("{} is not an approved actor for namespace {namespace}", actor.display()),
                     &json!({"actor_key": actor_key}),
@@ -281,12 +280,12 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
             }
             match &plan {
                 PlanVerdict::Covered(_) => {}
-                PlanVerdict::NoPlan => findings.push(finding(
+                PlanVerdict::NoPlan => findings.push(Finding::new(
                     RuleId::Unplanned,
                     format!("no change plan covers {}", object_text(&a.resource)),
                     &json!({"plan": null}),
                 )),
-                PlanVerdict::DigestMismatch { plan, expected, actual } => findings.push(finding(
+                PlanVerdict::DigestMismatch { plan, expected, actual } => findings.push(Finding::new(
                     RuleId::Unplanned,
                     format!("{} differs from the manifest approved in plan {plan}", object_text(&a.resource)),
                     &json!({"plan": plan, "expected_digest": expected, "actual_digest": actual}),
@@ -295,7 +294,7 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
             if self.identity_status(&actor) == IdentityStatus::Pending
                 && self.policy.identity.unresolved_grace.0.is_zero()
             {
-                findings.push(finding(
+                findings.push(Finding::new(
                     RuleId::IdentityUnresolved,
                     format!(
                         "IAM session {} cannot be traced to a person or pipeline",
@@ -423,12 +422,11 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
                 let previous_state = a.previous.as_ref().map(|(b, _)| &b.seen);
                 if deleted {
                     a.new_state = ObjectState::Deleted;
-                    a.findings.push(Finding {
-                        rule: RuleId::Deleted,
-                        severity: RuleId::Deleted.default_severity(),
-                        summary: format!("Ingress {namespace}/{name} deleted"),
-                        evidence: json!({"last_known": previous_state}),
-                    });
+                    a.findings.push(Finding::new(
+                        RuleId::Deleted,
+                        format!("Ingress {namespace}/{name} deleted"),
+                        &json!({"last_known": previous_state}),
+                    ));
                 } else if let Some(Ok(state)) = event.object_after().map(IngressState::from_value) {
                     a.digest = Some(manifest_digest(&state));
                     match previous_state {
@@ -473,16 +471,15 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
                 if let ObjectState::Service { service_type: Some(t), external_name } = &a.new_state {
                     let users = self.referencing(cluster, &namespace, "service", &name, time)?;
                     if t == "ExternalName" && !was_external && !users.is_empty() {
-                        a.findings.push(Finding {
-                            rule: RuleId::BackendRerouted,
-                            severity: RuleId::BackendRerouted.default_severity(),
-                            summary: format!(
+                        a.findings.push(Finding::new(
+                            RuleId::BackendRerouted,
+                            format!(
                                 "Service {namespace}/{name}, used by Ingress {}, now points outside the cluster ({})",
                                 users.join(", "),
                                 external_name.as_deref().unwrap_or("?")
                             ),
-                            evidence: json!({"external_name": external_name, "ingresses": users}),
-                        });
+                            &json!({"external_name": external_name, "ingresses": users}),
+                        ));
                         a.material = true;
                     }
                 }
@@ -500,25 +497,20 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
                     return Ok(None);
                 }
                 a.previous = lookup(self.store)?;
-                a.findings.push(Finding {
-                    rule: RuleId::ControllerConfigChanged,
-                    severity: RuleId::ControllerConfigChanged.default_severity(),
-                    summary: format!("ingress controller ConfigMap {namespace}/{name} {}", past(&event.verb)),
-                    evidence: json!({"verb": event.verb}),
-                });
+                a.findings.push(Finding::new(
+                    RuleId::ControllerConfigChanged,
+                    format!("ingress controller ConfigMap {namespace}/{name} {}", past(&event.verb)),
+                    &json!({"verb": event.verb}),
+                ));
                 a.new_state = if deleted { ObjectState::Deleted } else { ObjectState::Opaque };
             }
             "ingressclasses" => {
                 a.previous = lookup(self.store)?;
-                a.findings.push(Finding {
-                    rule: RuleId::ClassChanged,
-                    severity: RuleId::ClassChanged.default_severity(),
-                    summary: format!(
-                        "IngressClass {name} {}: which controller serves the class may change",
-                        past(&event.verb)
-                    ),
-                    evidence: json!({"verb": event.verb, "spec": event.object_after().map(|o| &o["spec"])}),
-                });
+                a.findings.push(Finding::new(
+                    RuleId::ClassChanged,
+                    format!("IngressClass {name} {}: which controller serves the class may change", past(&event.verb)),
+                    &json!({"verb": event.verb, "spec": event.object_after().map(|o| &o["spec"])}),
+                ));
                 a.new_state = if deleted { ObjectState::Deleted } else { ObjectState::Opaque };
             }
             // Gateway API objects: bodies are not logged on EKS, so every write is judged.
@@ -763,10 +755,6 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
         }
         Ok(())
     }
-}
-
-fn finding(rule: RuleId, summary: String, evidence: &impl Serialize) -> Finding {
-    Finding { rule, severity: rule.default_severity(), summary, evidence: json!(evidence) }
 }
 
 fn object_text(r: &Resource) -> String {
