@@ -178,6 +178,9 @@ fn encode<T: Serialize>(space: Space, key: &str, value: &T) -> Result<Value, Sto
     })
 }
 
+/// How often [`Typed::update_typed`] reads again after losing a race.
+const UPDATE_ATTEMPTS: usize = 5;
+
 /// Typed reads and writes of one space.
 pub trait Typed: Store {
     /// Reads and decodes a document.
@@ -202,6 +205,29 @@ pub trait Typed: Store {
     ) -> Result<u64, StoreError> {
         let value = encode(space, key, value)?;
         self.put(space, key, &value, expect, expires_at, now)
+    }
+
+    /// Reads a document, lets `change` edit it (`None`: nothing to write),
+    /// and writes the result back on the condition that nobody wrote in
+    /// between, reading again on a conflict. Returns what was written.
+    fn update_typed<T: Serialize + DeserializeOwned>(
+        &self,
+        space: Space,
+        key: &str,
+        now: DateTime<Utc>,
+        expires: impl Fn(&T) -> Option<DateTime<Utc>>,
+        mut change: impl FnMut(Option<T>) -> Option<T>,
+    ) -> Result<Option<T>, StoreError> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self.get_typed::<T>(space, key, now)?;
+            let expect = Expect::from_current(current.as_ref().map(|c| c.version));
+            let Some(next) = change(current.map(|c| c.value)) else { return Ok(None) };
+            match self.put_typed(space, key, &next, expect, expires(&next), now) {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => return other.map(|_| Some(next)),
+            }
+        }
+        Err(StoreError::Conflict { space: space.as_str(), key: key.to_owned() })
     }
 
     /// Reads and decodes every document under a key prefix.

@@ -209,10 +209,10 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         let key = format!("{}|{alert_id}", actor.credential_key());
         let deadline = time + self.policy.identity.unresolved_grace.0;
         let event = PendingEvent { audit_id: audit_id.to_owned(), time, resource: resource.clone() };
-        for _ in 0..super::CONFLICT_RETRIES {
-            let current = self.store.get_typed::<Pending>(Space::Pending, &key, time)?;
-            let version = current.as_ref().map(|c| c.version);
-            let mut pending = current.map(|c| c.value).unwrap_or_else(|| Pending {
+        // Kept well past the deadline: expiry only cleans up.
+        let expires = |p: &Pending| Some(p.deadline + Duration::days(7));
+        let written = self.store.update_typed::<Pending>(Space::Pending, &key, time, expires, |current| {
+            let mut pending = current.unwrap_or_else(|| Pending {
                 alert_id: alert_id.to_owned(),
                 cluster: cluster.to_owned(),
                 deadline,
@@ -220,7 +220,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 fired: false,
             });
             if pending.events.iter().any(|e| e.audit_id == audit_id && e.resource == *resource) {
-                return Ok(());
+                return None;
             }
             if pending.fired {
                 // A new change with the same session: wait again, for it.
@@ -228,21 +228,13 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 pending.deadline = deadline;
             }
             pending.events.push(event.clone());
-            // Kept well past the deadline: expiry only cleans up.
-            let expires = Some(pending.deadline + Duration::days(7));
-            match self.store.put_typed(Space::Pending, &key, &pending, Expect::from_current(version), expires, time) {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => {
-                    other?;
-                    // Only a known earliest deadline can be moved; an unknown one makes the next tick scan.
-                    if let Some(known) = self.next_deadline {
-                        self.next_deadline = Some(Some(known.map_or(pending.deadline, |d| d.min(pending.deadline))));
-                    }
-                    return Ok(());
-                }
-            }
+            Some(pending)
+        })?;
+        // Only a known earliest deadline can be moved; an unknown one makes the next tick scan.
+        if let (Some(pending), Some(known)) = (written, self.next_deadline) {
+            self.next_deadline = Some(Some(known.map_or(pending.deadline, |d| d.min(pending.deadline))));
         }
-        Err(StoreError::Conflict { space: Space::Pending.as_str(), key })
+        Ok(())
     }
 
     /// Drops a pending entry.

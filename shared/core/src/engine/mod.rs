@@ -659,22 +659,23 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
     }
 
     fn update_index(&self, index: &str, member: &str, add: bool, time: DateTime<Utc>) -> Result<(), StoreError> {
-        for _ in 0..CONFLICT_RETRIES {
-            let current = self.store.get_typed::<Vec<String>>(Space::Index, index, time)?;
-            let version = current.as_ref().map(|v| v.version);
-            let mut members = current.map(|v| v.value).unwrap_or_default();
-            let present = members.iter().any(|m| m == member);
-            match (add, present) {
-                (true, true) | (false, false) => return Ok(()),
-                (true, false) => members.push(member.to_owned()),
-                (false, true) => members.retain(|m| m != member),
-            }
-            match self.store.put_typed(Space::Index, index, &members, Expect::from_current(version), None, time) {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => return other.map(|_| ()),
-            }
-        }
-        Err(StoreError::Conflict { space: Space::Index.as_str(), key: index.to_owned() })
+        self.store.update_typed::<Vec<String>>(
+            Space::Index,
+            index,
+            time,
+            |_| None,
+            |current| {
+                let mut members = current.unwrap_or_default();
+                let present = members.iter().any(|m| m == member);
+                match (add, present) {
+                    (true, true) | (false, false) => return None,
+                    (true, false) => members.push(member.to_owned()),
+                    (false, true) => members.retain(|m| m != member),
+                }
+                Some(members)
+            },
+        )?;
+        Ok(())
     }
 
     /// Merges signals into the actor's open incident, records the alert and publishes it.
