@@ -229,12 +229,12 @@ impl Counts {
 /// Decodes one input read from `reader`, passing relevant events and failures
 /// to `sink`, and returns its counts. `input` names it in every error.
 pub fn decode_reader<R: Read>(input: &str, reader: R, options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
-    decode_buffered(input, BufReader::with_capacity(compress::BUFFER, reader), options, sink)
+    decode_any(input, BufReader::with_capacity(compress::BUFFER, reader), options, sink, Mode::Audit)
 }
 
 /// Decodes one input held in memory (a Lambda event payload, a small object).
 pub fn decode_bytes(input: &str, bytes: &[u8], options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
-    decode_buffered(input, bytes, options, sink)
+    decode_any(input, bytes, options, sink, Mode::Audit)
 }
 
 /// Decodes one CloudTrail input: S3 log files (`{"Records":[…]}`, gzip),
@@ -254,10 +254,6 @@ pub fn decode_cloudtrail_reader<R: Read>(
 /// [`decode_cloudtrail_reader`] for an input held in memory.
 pub fn decode_cloudtrail_bytes(input: &str, bytes: &[u8], options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
     decode_any(input, bytes, options, sink, Mode::CloudTrail)
-}
-
-fn decode_buffered<R: BufRead>(input: &str, reader: R, options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
-    decode_any(input, reader, options, sink, Mode::Audit)
 }
 
 /// What a decoder reads.
