@@ -370,7 +370,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         change: impl FnOnce(&mut Alert),
     ) -> Result<Option<Alert>, EngineError> {
         let Some(record) = self.store.stored_alert(alert_id, time)? else { return Ok(None) };
-        let before = record.value.alert;
+        let before = record.value.alert.clone();
         let mut alert = before.clone();
         change(&mut alert);
         alert.refresh();
@@ -378,7 +378,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             return Ok(None);
         }
         alert.revision = before.revision + 1;
-        self.record_and_publish(&alert, time, sink)?;
+        self.record_and_publish(&alert, Some(record), time, sink)?;
         Ok(Some(alert))
     }
 }

@@ -27,6 +27,7 @@ use crate::policy::{Policy, WindowVerdict};
 use crate::rules::{self, Context, Finding, RuleId, Severity};
 use crate::store::{
     Activity, AlertSink, AlertStore, Baselines, Expect, Incidents, Plans, SinkError, Space, Store, StoreError, Typed,
+    Versioned,
 };
 
 /// What the engine counted.
@@ -699,13 +700,14 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
         // The incident points at its alert; the alert record is the one source of truth.
         let open = self.store.incident(&incident_key, time)?.filter(|i| time <= i.value.last_seen + window);
         let current = match &open {
-            Some(i) => self.store.stored_alert(&i.value.alert_id, time)?.map(|r| r.value.alert),
+            Some(i) => self.store.stored_alert(&i.value.alert_id, time)?,
             None => None,
         };
-        let alert = match current {
-            Some(mut alert) => {
+        let (alert, record) = match current {
+            Some(record) => {
+                let mut alert = record.value.alert.clone();
                 alert.merge(signals, approved, actor);
-                alert
+                (alert, Some(record))
             }
             None => {
                 let again = signals.clone();
@@ -715,30 +717,31 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
                 // A rerun after the window closed: the alert record knows this incident already.
                 match self.store.stored_alert(&new.alert_id, time)? {
                     Some(known) => {
-                        let mut alert = known.value.alert;
+                        let mut alert = known.value.alert.clone();
                         alert.merge(again, approved, actor);
-                        alert
+                        (alert, Some(known))
                     }
-                    None => new,
+                    None => (new, None),
                 }
             }
         };
         let incident = Incident { alert_id: alert.alert_id.clone(), last_seen: alert.last_seen };
         let expires = (alert.last_seen + window).max(time + Duration::seconds(1));
         self.store.put_incident(&incident_key, &incident, Expect::Any, Some(expires), time)?;
-        self.record_and_publish(&alert, time, sink)?;
+        self.record_and_publish(&alert, record, time, sink)?;
         Ok(Some(alert.alert_id))
     }
 
     /// Records an alert revision, publishes it if not yet published, then
     /// marks it published: a crash in between republishes, never skips.
+    /// `record` is the alert's stored record as just read (`None`: there is none).
     fn record_and_publish(
         &mut self,
         alert: &Alert,
+        record: Option<Versioned<AlertRecord>>,
         time: DateTime<Utc>,
         sink: &mut dyn AlertSink,
     ) -> Result<(), EngineError> {
-        let record = self.store.stored_alert(&alert.alert_id, time)?;
         let published = record.as_ref().map_or(0, |r| r.value.published_revision);
         if published >= alert.revision {
             return Ok(());
