@@ -595,10 +595,17 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
         }
         if accepted && a.material {
             let key = format!("{cluster}|{actor_key}|{namespace}");
-            let current = self.store.activity(&key, time)?;
-            let mut model = current.as_ref().map_or_else(|| ActivityModel::new(time), |m| m.value.clone());
-            model.learn(time);
-            self.store.put_activity(&key, &model, Expect::from_current(current.map(|m| m.version)), None, time)?;
+            self.store.update_typed::<ActivityModel>(
+                Space::Activity,
+                &key,
+                time,
+                |_| None,
+                |current| {
+                    let mut model = current.unwrap_or_else(|| ActivityModel::new(time));
+                    model.learn(time);
+                    Some(model)
+                },
+            )?;
         }
         let expect = Expect::from_current(a.previous.as_ref().map(|(_, v)| *v));
         self.store.put_baseline(&a.key, &baseline, expect, None, time)?;
