@@ -423,3 +423,19 @@ fn every_rule_has_a_test() {
         assert!(used, "{rule} is not tested");
     }
 }
+
+#[test]
+fn a_create_with_a_host_outside_the_known_patterns_fires_and_a_first_sight_does_not() {
+    let mut outside = storefront();
+    outside["spec"]["rules"][0]["host"] = json!("shop.evil.example.net");
+    let mut h = Harness::new();
+    h.feed(&[write("c", "create", "ingresses", "shop", "web", NIGHT, mallory(), Some(&outside))]);
+    assert!(fires(&h, RuleId::HostAdded), "{:?}", h.sink.rules());
+    let mut h = Harness::new();
+    h.feed(&[write("c", "create", "ingresses", "shop", "web", NIGHT, mallory(), Some(&storefront()))]);
+    assert!(!fires(&h, RuleId::HostAdded), "a known host: {:?}", h.sink.rules());
+    // Seen first through an update, the same object is only recorded.
+    let mut h = Harness::new();
+    h.feed(&[write("u", "update", "ingresses", "shop", "web", NIGHT, mallory(), Some(&outside))]);
+    assert!(h.sink.published.is_empty(), "{:?}", h.sink.rules());
+}
