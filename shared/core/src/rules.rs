@@ -375,9 +375,17 @@ pub fn is_material(change: &Change) -> bool {
 
 /// Findings on the first sight of an Ingress, where it is risky in itself.
 /// `tls_elsewhere` says a host is served over TLS by another Ingress.
-pub fn first_sight(state: &IngressState, ctx: &Context<'_>, tls_elsewhere: &dyn Fn(&str) -> bool) -> Vec<Finding> {
+/// `created`: the object is new (a create), so hosts outside the known host
+/// patterns count too; an older object seen for the first time is not judged on them.
+pub fn first_sight(
+    state: &IngressState,
+    ctx: &Context<'_>,
+    tls_elsewhere: &dyn Fn(&str) -> bool,
+    created: bool,
+) -> Vec<Finding> {
     let empty = IngressState::default();
     let mut out = Vec::new();
+    let mut hosts = Vec::new();
     // Judge the risky parts as changes from nothing.
     for change in crate::ingress::diff::diff(&empty, state) {
         match &change {
@@ -394,7 +402,13 @@ pub fn first_sight(state: &IngressState, ctx: &Context<'_>, tls_elsewhere: &dyn 
                 }
             }
             Change::HostAdded { .. } | Change::PathAdded { .. } | Change::DefaultBackendChanged { .. } => {
-                out.extend(findings(&change, ctx).into_iter().filter(|f| f.rule == RuleId::BackendRerouted));
+                for f in findings(&change, ctx) {
+                    if f.rule == RuleId::BackendRerouted {
+                        out.push(f);
+                    } else if created && f.rule == RuleId::HostAdded && ctx.known_host.is_some() {
+                        hosts.push(f);
+                    }
+                }
             }
             Change::SourceRangeInvalid { .. } => out.extend(findings(&change, ctx)),
             _ => {}
@@ -431,6 +445,7 @@ pub fn first_sight(state: &IngressState, ctx: &Context<'_>, tls_elsewhere: &dyn 
         }
     }
     out.dedup_by(|a, b| a.rule == b.rule && a.summary == b.summary);
+    out.extend(hosts);
     out
 }
 

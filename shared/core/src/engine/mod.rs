@@ -438,19 +438,9 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
                         }
                         _ => {
                             let tls_elsewhere = |host: &str| self.tls_elsewhere(cluster, host, &key, time);
-                            a.findings = rules::first_sight(&state, &ctx, &tls_elsewhere);
                             // A create is a change; a first sight of an older object is not.
                             a.material = event.verb == "create";
-                            if a.material {
-                                let hosts = diff(&IngressState::default(), &state);
-                                a.findings.extend(
-                                    hosts
-                                        .iter()
-                                        .filter(|c| matches!(c, crate::Change::HostAdded { .. }))
-                                        .flat_map(|c| rules::findings(c, &ctx))
-                                        .filter(|f| f.rule == RuleId::HostAdded && known.is_some()),
-                                );
-                            }
+                            a.findings = rules::first_sight(&state, &ctx, &tls_elsewhere, a.material);
                         }
                     }
                     a.new_state = ObjectState::Ingress(state);
