@@ -224,6 +224,36 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
     assert!(failures[0]["location"].as_str().unwrap().contains("logEvents[0]"), "{report:#}");
     assert_eq!(rt.block_on(queue.drain()).len(), 1, "the good record's alert");
 
+    // Kinesis: each record on its own, and the report counts every record's alerts.
+    let bob = iam_user("Admin", "bob@example.com", "ASIABOB");
+    let kinesis: Value = serde_json::from_str(&sentinel_tests::kinesis_event(&[
+        sentinel_tests::envelope(&[write(
+            "k1",
+            "update",
+            "ingresses",
+            "shop",
+            "web",
+            "2024-05-02T12:00:00Z",
+            bob.clone(),
+            Some(&named("web", "10.0.0.0/8")),
+        )]),
+        sentinel_tests::envelope(&[write(
+            "k2",
+            "create",
+            "ingresses",
+            "shop",
+            "kin",
+            "2024-05-02T13:00:00Z",
+            alice.clone(),
+            Some(&named("kin", "0.0.0.0/0")),
+        )]),
+    ]))
+    .unwrap();
+    let report = invoke(&watch, "audit-ingest", &kinesis, dir.path());
+    assert_eq!(report["alerts_opened"], 2, "{report:#}");
+    assert!(report.get("batchItemFailures").is_none(), "{report:#}");
+    assert_eq!(rt.block_on(queue.drain()).len(), 2);
+
     // (b) An exported audit-log object in S3, named URL-encoded by the notification.
     let export = sentinel_tests::gzip(
         sentinel_tests::export_lines(&[write(

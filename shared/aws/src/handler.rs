@@ -140,6 +140,10 @@ fn process(app: &App, payload: &Value, source: Source) -> Result<Report, Error> 
     let options = Options::default();
     let mut report = Report::default();
     let mut batch = Batch::default();
+    // One engine and one sink for the invocation; alerts waiting on CloudTrail are settled once.
+    let mut engine = Engine::new(&app.config.policy, &app.store);
+    let mut sink = SnsSink::new(app.sns.clone(), &app.config.topic_arn, &app.config.alerts_table, app.handle.clone());
+    engine.tick(Utc::now(), &mut sink).map_err(|e| Box::new(e) as Error)?;
     let is_s3 = payload.get("detail-type").and_then(Value::as_str) == Some("Object Created")
         || payload["Records"].get(0).and_then(|r| r.get("s3")).is_some();
     let is_kinesis = payload["Records"].get(0).and_then(|r| r.get("kinesis")).is_some();
@@ -165,8 +169,9 @@ fn process(app: &App, payload: &Value, source: Source) -> Result<Report, Error> 
             };
             report.counts.merge(&counts);
         }
+        run(&mut engine, &mut sink, &mut batch, &mut report)?;
     } else if is_kinesis {
-        return kinesis(app, payload, report);
+        kinesis(&mut engine, &mut sink, payload, &mut report)?;
     } else {
         let bytes = serde_json::to_vec(payload)?;
         let counts = match source {
@@ -174,21 +179,23 @@ fn process(app: &App, payload: &Value, source: Source) -> Result<Report, Error> 
             Source::CloudTrail => decode_cloudtrail_bytes("event", &bytes, &options, &mut batch.sink()),
         };
         report.counts.merge(&counts);
+        run(&mut engine, &mut sink, &mut batch, &mut report)?;
     }
-    run(app, &mut batch, &mut report)?;
+    report.alerts_opened = engine.stats().alerts_opened;
+    report.alerts_updated = engine.stats().alerts_updated;
     Ok(report)
 }
 
 /// Runs the engine over a batch; retryable engine failures fail the invocation.
-fn run(app: &App, batch: &mut Batch, report: &mut Report) -> Result<(), Error> {
+fn run(
+    engine: &mut Engine<'_, DynamoStore>,
+    sink: &mut SnsSink,
+    batch: &mut Batch,
+    report: &mut Report,
+) -> Result<(), Error> {
     batch.audit.sort_by_key(|r| r.event.time());
     batch.trail.sort_by_key(|r| r.event.event_time);
-    let mut engine = Engine::new(&app.config.policy, &app.store);
-    let mut sink = SnsSink::new(app.sns.clone(), &app.config.topic_arn, &app.config.alerts_table, app.handle.clone());
-    engine.tick(Utc::now(), &mut sink).map_err(|e| Box::new(e) as Error)?;
-    let result = engine.run(&batch.audit, &batch.trail, &mut sink);
-    report.alerts_opened = engine.stats().alerts_opened;
-    report.alerts_updated = engine.stats().alerts_updated;
+    let result = engine.run(&batch.audit, &batch.trail, sink);
     report.failures.append(&mut batch.failures);
     match result {
         Ok(()) => Ok(()),
@@ -203,7 +210,12 @@ fn run(app: &App, batch: &mut Batch, report: &mut Report) -> Result<(), Error> {
 
 /// Kinesis: each record on its own, so one bad record is reported and a
 /// failing one is retried alone (partial batch response).
-fn kinesis(app: &App, payload: &Value, mut report: Report) -> Result<Report, Error> {
+fn kinesis(
+    engine: &mut Engine<'_, DynamoStore>,
+    sink: &mut SnsSink,
+    payload: &Value,
+    report: &mut Report,
+) -> Result<(), Error> {
     let options = Options::default();
     for record in payload["Records"].as_array().into_iter().flatten() {
         let sequence = record["kinesis"]["sequenceNumber"].as_str().unwrap_or_default().to_owned();
@@ -213,12 +225,12 @@ fn kinesis(app: &App, payload: &Value, mut report: Report) -> Result<Report, Err
         let bytes = serde_json::to_vec(&wrapped)?;
         let counts = decode_bytes(&name, &bytes, &options, &mut batch.sink());
         report.counts.merge(&counts);
-        if let Err(e) = run(app, &mut batch, &mut report) {
+        if let Err(e) = run(engine, sink, &mut batch, report) {
             tracing::warn!(record = %name, error = %e, "Record will be retried.");
             report.batch_item_failures.push(json!({"itemIdentifier": sequence}));
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// The audit-log function: CloudWatch Logs subscription, Kinesis, S3 (and its EventBridge form).
