@@ -300,13 +300,10 @@ fn the_sso_user_behind_eks_get_token_auth_is_named_whether_cloudtrail_comes_firs
 #[test]
 fn approve_and_replay_against_dynamodb_tables() {
     use sentinel_core::store::Plans;
-    use sentinel_tests::aws::{create_tables, moto, moto_env, sdk};
+    use sentinel_tests::aws::{Emulator, moto_env};
     let dir = tempfile::tempdir().unwrap();
-    let moto = moto(dir.path());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let sdk_config = rt.block_on(sdk(&moto));
-    rt.block_on(create_tables(&sdk_config, "state", "alerts"));
-    let env = moto_env(&moto);
+    let aws = Emulator::start(dir.path());
+    let env = moto_env(&aws.moto);
     let run = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentinel"));
         cmd.args(args).current_dir(root());
@@ -321,12 +318,7 @@ fn approve_and_replay_against_dynamodb_tables() {
     approve.extend(tables);
     let out = run(&approve);
     assert!(out.status.success(), "{out:?}");
-    let store = sentinel_aws::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk_config),
-        "state",
-        "alerts",
-        rt.handle().clone(),
-    );
+    let store = aws.store();
     let plans = store.plans("local", "shop", "2024-05-01T12:00:00Z".parse().unwrap()).unwrap();
     assert_eq!(plans.len(), 1);
     let policy = dir.path().join("policy.toml");

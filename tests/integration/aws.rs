@@ -15,13 +15,7 @@ use serde_json::{Value, json};
 #[test]
 fn the_dynamodb_store_meets_the_contract_on_moto() {
     let dir = tempfile::tempdir().unwrap();
-    let moto = moto(dir.path());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let sdk = rt.block_on(sdk(&moto));
-    rt.block_on(create_tables(&sdk, "state", "alerts"));
-    let store =
-        sentinel_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "state", "alerts", rt.handle().clone());
-    store_contract(&store);
+    store_contract(&Emulator::start(dir.path()).store());
 }
 
 const POLICY: &str = r#"
@@ -86,14 +80,12 @@ fn attribute<'a>(notification: &'a Value, name: &str) -> &'a str {
 #[test]
 fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
     let dir = tempfile::tempdir().unwrap();
-    let moto = moto(dir.path());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let sdk = rt.block_on(sdk(&moto));
-    rt.block_on(create_tables(&sdk, "state", "alerts"));
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let aws = Emulator::start(dir.path());
+    let (moto, rt, sdk) = (&aws.moto, &aws.rt, &aws.sdk);
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let (topic, queue) = rt.block_on(async {
         let topic = sns.create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
         let url = sqs.create_queue().queue_name("alerts").send().await.unwrap().queue_url.unwrap();
@@ -120,7 +112,7 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
         }
         (topic, Queue { client: sqs.clone(), url })
     });
-    let mut env = moto_env(&moto);
+    let mut env = moto_env(moto);
     env.extend([
         ("STATE_TABLE", "state".to_owned()),
         ("ALERTS_TABLE", "alerts".to_owned()),
@@ -129,8 +121,7 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
         ("CLUSTER_NAME", "prod".to_owned()),
     ]);
     // A change plan for the CI role, registered as `sentinel approve --aws` would.
-    let handle = rt.handle().clone();
-    let store = sentinel_aws::DynamoStore::new(dynamo.clone(), "state", "alerts", handle);
+    let store = aws.store();
     let mut plan = sentinel_tests::engine::ci_plan("shop");
     plan.cluster = "prod".into();
     store.put_plan(&plan, "2024-01-01T00:00:00Z".parse().unwrap()).unwrap();

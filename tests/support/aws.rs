@@ -168,3 +168,31 @@ pub fn invoke(watch: &Service, function: &str, payload: &serde_json::Value, dir:
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
+
+/// moto with the product's two tables (`state`, `alerts`), and a runtime to
+/// drive the SDK from synchronous test code.
+pub struct Emulator {
+    /// The moto server.
+    pub moto: Service,
+    /// Runs the SDK's futures.
+    pub rt: tokio::runtime::Runtime,
+    /// SDK configuration pointing at moto.
+    pub sdk: aws_config::SdkConfig,
+}
+
+impl Emulator {
+    /// Starts moto (logging into `dir`) and creates the tables.
+    pub fn start(dir: &Path) -> Self {
+        let moto = moto(dir);
+        let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        let sdk = rt.block_on(sdk(&moto));
+        rt.block_on(create_tables(&sdk, "state", "alerts"));
+        Self { moto, rt, sdk }
+    }
+
+    /// The engine's store on the emulated tables.
+    pub fn store(&self) -> sentinel_aws::DynamoStore {
+        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
+        sentinel_aws::DynamoStore::new(client, "state", "alerts", self.rt.handle().clone())
+    }
+}
