@@ -10,8 +10,9 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The public sample data, copied into the repository (`tests/fixtures/samples/SOURCES.md`).
 fn samples() -> PathBuf {
-    std::env::var_os("SENTINEL_SAMPLES").map_or_else(|| root().join("../shared/samples"), PathBuf::from)
+    root().join("tests/fixtures/samples")
 }
 
 fn sentinel(args: &[&str]) -> Output {

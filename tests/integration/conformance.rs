@@ -8,7 +8,7 @@ use sentinel_tests::{decode, samples_dir};
 
 fn sample(path: &str) -> Vec<u8> {
     let full = samples_dir().join(path);
-    fs::read(&full).unwrap_or_else(|e| panic!("{}: {e} (set SENTINEL_SAMPLES)", full.display()))
+    fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 
 #[test]

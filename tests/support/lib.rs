@@ -22,10 +22,10 @@ use sentinel_core::decode::{
 };
 use serde_json::{Value, json};
 
-/// Where the public sample data lives (`SENTINEL_SAMPLES` overrides).
+/// The public sample data the tests read, copied into the repository with its
+/// provenance and licences (`tests/fixtures/samples/SOURCES.md`).
 pub fn samples_dir() -> PathBuf {
-    std::env::var_os("SENTINEL_SAMPLES")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples"), PathBuf::from)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/samples")
 }
 
 /// An Ingress object body.
