@@ -63,7 +63,10 @@ fn origin_of(h: &Harness, key: &str) -> Option<String> {
 
 fn origin_at(h: &Harness, key: &str, time: &str) -> Option<String> {
     h.store
-        .identity(&format!("access-key|{key}"), time.parse().unwrap())
+        .identity(
+            &sentinel_core::keys::identity(&sentinel_core::actor::Credential::AccessKey(key.to_string())),
+            time.parse().unwrap(),
+        )
         .unwrap()
         .map(|r| r.value.originating_principal)
 }
@@ -258,7 +261,12 @@ fn stratus_red_team_detonations_decode_and_tampering_is_caught() {
         })
         .unwrap();
     let key = assume.event.response_elements.as_ref().unwrap()["credentials"]["accessKeyId"].as_str().unwrap();
-    let found = store.identity(&format!("access-key|{key}"), assume.event.event_time).unwrap();
+    let found = store
+        .identity(
+            &sentinel_core::keys::identity(&sentinel_core::actor::Credential::AccessKey(key.to_string())),
+            assume.event.event_time,
+        )
+        .unwrap();
     assert!(found.is_some(), "identity record for {key}");
 }
 
@@ -292,7 +300,13 @@ fn otrf_instance_profile_key_is_traced_to_ec2() {
     let mut sink = Collect::default();
     sentinel_core::engine::Engine::new(&policy, &store).run(&[], &trail, &mut sink).unwrap();
     let at = trail[0].event.event_time;
-    let record = store.identity("access-key|ASIA5FLZVX4OPVKKVBMX", at).unwrap().expect("the instance-profile key");
+    let record = store
+        .identity(
+            &sentinel_core::keys::identity(&sentinel_core::actor::Credential::AccessKey("ASIA5FLZVX4OPVKKVBMX".into())),
+            at,
+        )
+        .unwrap()
+        .expect("the instance-profile key");
     assert!(
         record.value.originating_principal.starts_with("ec2.amazonaws.com (i-"),
         "{}",

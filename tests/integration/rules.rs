@@ -284,7 +284,15 @@ fn identity_unresolved_fires_for_a_generic_session_until_its_key_is_known() {
         issued_by: "AssumeRoleWithSAML".into(),
         ..Default::default()
     };
-    h.store.put_identity("access-key|ASIASHARED", &record, Expect::Any, None, DAY.parse().unwrap()).unwrap();
+    h.store
+        .put_identity(
+            &sentinel_core::keys::identity(&sentinel_core::actor::Credential::AccessKey("ASIASHARED".into())),
+            &record,
+            Expect::Any,
+            None,
+            DAY.parse().unwrap(),
+        )
+        .unwrap();
     h.feed(&[
         write("c", "create", "ingresses", "shop", "web", DAY, ci(), Some(&before)),
         write("u", "update", "ingresses", "shop", "web", NIGHT, generic(), Some(&after)),

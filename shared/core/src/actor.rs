@@ -81,9 +81,9 @@ impl Actor {
         }
         let generic = self.session_name.as_deref().is_some_and(&generic_session);
         match (&self.iam_arn, &self.access_key_id) {
-            (Some(_), Some(key)) if generic => format!("access-key:{key}"),
+            (Some(_), Some(key)) if generic => Credential::AccessKey(key.clone()).to_string(),
             (Some(arn), _) => arn.clone(),
-            (None, Some(key)) => format!("access-key:{key}"),
+            (None, Some(key)) => Credential::AccessKey(key.clone()).to_string(),
             (None, None) => self.kubernetes_username.clone(),
         }
     }
@@ -98,14 +98,35 @@ impl Actor {
             .unwrap_or("unknown actor")
     }
 
-    /// The credentials' own key, known without CloudTrail: the access key,
+    /// The credentials themselves, known without CloudTrail: the access key,
     /// else the session ARN, else the Kubernetes user. Alert ids derive from
-    /// it, so an alert keeps its id when CloudTrail later names the origin.
-    pub fn credential_key(&self) -> String {
+    /// them, so an alert keeps its id when CloudTrail later names the origin.
+    pub fn credential(&self) -> Credential {
         match (&self.access_key_id, &self.iam_arn) {
-            (Some(key), _) => format!("access-key|{key}"),
-            (None, Some(arn)) => format!("session|{arn}"),
-            (None, None) => format!("user|{}", self.kubernetes_username),
+            (Some(key), _) => Credential::AccessKey(key.clone()),
+            (None, Some(arn)) => Credential::Session(arn.clone()),
+            (None, None) => Credential::User(self.kubernetes_username.clone()),
+        }
+    }
+}
+
+/// A set of credentials, named the one way every store key and actor key uses.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Credential {
+    /// An AWS access key id (`ASIA…` temporary, `AKIA…` long-term).
+    AccessKey(String),
+    /// An assumed-role session ARN.
+    Session(String),
+    /// A Kubernetes user without IAM credentials.
+    User(String),
+}
+
+impl std::fmt::Display for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AccessKey(key) => write!(f, "access-key:{key}"),
+            Self::Session(arn) => write!(f, "session:{arn}"),
+            Self::User(name) => write!(f, "user:{name}"),
         }
     }
 }

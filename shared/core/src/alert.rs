@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::actor::Actor;
+use crate::actor::{Actor, Credential};
 use crate::rules::{RuleId, Severity};
 use crate::text::escape_markup;
 
@@ -136,9 +136,9 @@ pub struct AlertRecord {
 /// The id of an incident's alert: derived from the cluster, the actor's
 /// credentials and the first signal, never from the clock, and not from what
 /// CloudTrail says later.
-pub fn alert_id(cluster: &str, credential_key: &str, first: &Signal) -> String {
+pub fn alert_id(cluster: &str, credential: &Credential, first: &Signal) -> String {
     let mut hash = Sha256::new();
-    for part in [cluster, credential_key, &first.audit_id, first.rule.as_str()] {
+    for part in [cluster, &credential.to_string(), &first.audit_id, first.rule.as_str()] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
@@ -157,7 +157,7 @@ impl Alert {
     ) -> Option<Self> {
         let first = signals.first()?;
         let mut alert = Self {
-            alert_id: alert_id(cluster, &actor.credential_key(), first),
+            alert_id: alert_id(cluster, &actor.credential(), first),
             schema_version: SCHEMA_VERSION.to_owned(),
             revision: 1,
             severity: Severity::Low,

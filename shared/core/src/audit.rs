@@ -198,3 +198,147 @@ impl AuditEvent {
         }
     }
 }
+
+/// A request verb, as far as the engine tells them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verb {
+    /// `create`.
+    Create,
+    /// `update`.
+    Update,
+    /// `patch`.
+    Patch,
+    /// `delete`.
+    Delete,
+    /// `deletecollection`.
+    DeleteCollection,
+    /// Anything else (reads, watches): never a change.
+    Other,
+}
+
+impl Verb {
+    /// The verbs that change objects.
+    pub const WRITES: [Verb; 5] = [Self::Create, Self::Update, Self::Patch, Self::Delete, Self::DeleteCollection];
+
+    /// Reads a verb as the API server writes it.
+    pub fn parse(verb: &str) -> Self {
+        match verb {
+            "create" => Self::Create,
+            "update" => Self::Update,
+            "patch" => Self::Patch,
+            "delete" => Self::Delete,
+            "deletecollection" => Self::DeleteCollection,
+            _ => Self::Other,
+        }
+    }
+
+    /// The verb as the API server writes it (`other` for the rest).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+            Self::DeleteCollection => "deletecollection",
+            Self::Other => "other",
+        }
+    }
+
+    /// True for `delete` and `deletecollection`.
+    pub fn is_delete(self) -> bool {
+        matches!(self, Self::Delete | Self::DeleteCollection)
+    }
+
+    /// What the write did to the object, for summaries.
+    pub fn past(self) -> &'static str {
+        match self {
+            Self::Create => "created",
+            Self::Delete | Self::DeleteCollection => "deleted",
+            _ => "changed",
+        }
+    }
+}
+
+/// The kinds of object that make up the Ingress layer, by their audit
+/// `objectRef.resource` and the API groups they count in (`""` is the core group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `networking.k8s.io` (or the old `extensions`) Ingress.
+    #[serde(rename = "ingresses")]
+    Ingress,
+    /// IngressClass: which controller serves a class.
+    #[serde(rename = "ingressclasses")]
+    IngressClass,
+    /// Service: a route target, possibly an ExternalName.
+    #[serde(rename = "services")]
+    Service,
+    /// Secret: tracked when an Ingress's TLS uses it.
+    #[serde(rename = "secrets")]
+    Secret,
+    /// ConfigMap: tracked when it configures the ingress controller.
+    #[serde(rename = "configmaps")]
+    ConfigMap,
+    /// Gateway API Gateway.
+    #[serde(rename = "gateways")]
+    Gateway,
+    /// Gateway API HTTPRoute.
+    #[serde(rename = "httproutes")]
+    HttpRoute,
+}
+
+impl Kind {
+    /// Every tracked kind.
+    pub const ALL: [Kind; 7] = [
+        Self::Ingress,
+        Self::IngressClass,
+        Self::Service,
+        Self::Secret,
+        Self::ConfigMap,
+        Self::Gateway,
+        Self::HttpRoute,
+    ];
+
+    /// The plural resource name of audit events.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Self::Ingress => "ingresses",
+            Self::IngressClass => "ingressclasses",
+            Self::Service => "services",
+            Self::Secret => "secrets",
+            Self::ConfigMap => "configmaps",
+            Self::Gateway => "gateways",
+            Self::HttpRoute => "httproutes",
+        }
+    }
+
+    /// The API groups the resource counts in.
+    pub fn groups(self) -> &'static [&'static str] {
+        match self {
+            Self::Ingress => &["networking.k8s.io", "extensions"],
+            Self::IngressClass => &["networking.k8s.io"],
+            Self::Service | Self::Secret | Self::ConfigMap => &[""],
+            Self::Gateway | Self::HttpRoute => &["gateway.networking.k8s.io"],
+        }
+    }
+
+    /// The kind of a plural resource name, if tracked.
+    pub fn from_resource(resource: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.resource() == resource)
+    }
+}
+
+impl ObjectRef {
+    /// The tracked kind of the object, if it is one.
+    pub fn kind(&self) -> Option<Kind> {
+        Kind::from_resource(&self.resource)
+    }
+}
+
+impl AuditEvent {
+    /// The request verb.
+    pub fn verb(&self) -> Verb {
+        Verb::parse(&self.verb)
+    }
+}

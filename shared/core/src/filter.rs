@@ -17,26 +17,14 @@ use std::borrow::Cow;
 use memchr::memmem;
 use serde::Deserialize;
 
-/// Verbs that change objects.
-pub const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
+use crate::audit::{Kind, Verb};
 
-/// Tracked resources and the API groups they count in (`""` is the core group).
-pub const RESOURCES: &[(&str, &[&str])] = &[
-    ("ingresses", &["networking.k8s.io", "extensions"]),
-    ("ingressclasses", &["networking.k8s.io"]),
-    ("services", &[""]),
-    ("secrets", &[""]),
-    ("configmaps", &[""]),
-    ("gateways", &["gateway.networking.k8s.io"]),
-    ("httproutes", &["gateway.networking.k8s.io"]),
-];
-
-/// True if `group`/`resource` is one of the [`RESOURCES`]. A record without
-/// an API group is matched on the resource alone: the API server always
-/// writes the group, but hand-made and re-exported records often drop it,
-/// and no core-group resource shares a name with a tracked one in another group.
+/// True if `group`/`resource` is a tracked [`Kind`]. A record without an API
+/// group is matched on the resource alone: the API server always writes the
+/// group, but hand-made and re-exported records often drop it, and no
+/// core-group resource shares a name with a tracked one in another group.
 pub fn is_tracked(group: Option<&str>, resource: &str) -> bool {
-    RESOURCES.iter().any(|(r, groups)| *r == resource && group.is_none_or(|g| groups.contains(&g)))
+    Kind::from_resource(resource).is_some_and(|k| group.is_none_or(|g| k.groups().contains(&g)))
 }
 
 struct Patterns {
@@ -55,8 +43,8 @@ impl Patterns {
         Self {
             verb_key: leak(quoted("verb")),
             resource_key: leak(quoted("resource")),
-            verbs: WRITE_VERBS.iter().map(|v| quoted(v)).collect(),
-            resources: RESOURCES.iter().map(|(r, _)| quoted(r)).collect(),
+            verbs: Verb::WRITES.iter().map(|v| quoted(v.as_str())).collect(),
+            resources: Kind::ALL.iter().map(|k| quoted(k.resource())).collect(),
             quote,
         }
     }
@@ -192,7 +180,7 @@ pub fn judge(header: &Header<'_>) -> Verdict {
     let Some(object) = &header.object_ref else { return Verdict::Skip(SkipReason::NotRelevant) };
     let resource = object.resource.as_deref().unwrap_or_default();
     let group = object.api_group.as_deref();
-    if !WRITE_VERBS.contains(&verb) || !is_tracked(group, resource) {
+    if Verb::parse(verb) == Verb::Other || !is_tracked(group, resource) {
         return Verdict::Skip(SkipReason::NotRelevant);
     }
     if object.subresource.as_deref().is_some_and(|s| !s.is_empty()) {

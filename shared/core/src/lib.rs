@@ -29,6 +29,7 @@ pub mod decode;
 pub mod engine;
 pub mod filter;
 pub mod ingress;
+pub mod keys;
 pub mod pattern;
 pub mod plan;
 pub mod policy;

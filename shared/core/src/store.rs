@@ -319,12 +319,12 @@ impl<S: Store + ?Sized> Plans for S {
         namespace: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<crate::plan::ChangePlan>, StoreError> {
-        let prefix = format!("{cluster}|{namespace}|");
+        let prefix = crate::keys::plans(cluster, namespace);
         Ok(self.scan_typed(Space::Plan, &prefix, now)?.into_iter().map(|(_, v)| v.value).collect())
     }
 
     fn put_plan(&self, plan: &crate::plan::ChangePlan, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let key = format!("{}|{}|{}", plan.cluster, plan.namespace, plan.id);
+        let key = crate::keys::plan(&plan.cluster, &plan.namespace, &plan.id);
         self.put_typed(Space::Plan, &key, plan, Expect::Any, Some(plan.valid_until), now).map(|_| ())
     }
 }

@@ -13,13 +13,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::correlate::Attribution;
 use super::{Engine, EngineError};
-use crate::actor::{Actor, IdentityRecord};
-use crate::alert::{Alert, IdentityStatus, Incident, Resource, Signal};
+use crate::actor::{Actor, Credential, IdentityRecord};
+use crate::alert::{IdentityStatus, Incident, Resource, Signal};
 use crate::cloudtrail::{self, Caller, Meaning};
 use crate::decode::CloudTrailRecord;
+use crate::keys;
 use crate::rules::{Finding, RuleId};
-use crate::store::{AlertSink, AlertStore, Expect, Identities, Incidents, Space, Store, StoreError, Typed};
+use crate::store::{AlertSink, Expect, Identities, Incidents, Space, Store, StoreError, Typed};
 
 /// How many links of a role chain are followed before giving up.
 const MAX_CHAIN: usize = 8;
@@ -52,11 +54,11 @@ pub struct PendingEvent {
 }
 
 fn session_key(arn: &str) -> String {
-    format!("session|{arn}")
+    keys::identity(&Credential::Session(arn.to_owned()))
 }
 
 fn access_key(key: &str) -> String {
-    format!("access-key|{key}")
+    keys::identity(&Credential::AccessKey(key.to_owned()))
 }
 
 impl<S: Store + ?Sized> Engine<'_, S> {
@@ -124,13 +126,13 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 // Kept past expiry for audit events that arrive late.
                 // An expiry before issuance is bad data: assume the longest session.
                 let expires = expiry.filter(|x| *x > time).unwrap_or(time + Duration::hours(12)) + Duration::days(1);
-                let keys: Vec<String> =
-                    key.map(|k| access_key(&k)).into_iter().chain(session.map(|s| session_key(&s))).collect();
-                for k in &keys {
-                    self.store.put_identity(k, &identity, Expect::Any, Some(expires), time)?;
+                let credentials: Vec<Credential> =
+                    key.map(Credential::AccessKey).into_iter().chain(session.map(Credential::Session)).collect();
+                for c in &credentials {
+                    self.store.put_identity(&keys::identity(c), &identity, Expect::Any, Some(expires), time)?;
                 }
-                for k in &keys {
-                    self.resolve_pending(k, &identity, time, sink)?;
+                for c in &credentials {
+                    self.resolve_pending(c, &identity, time, sink)?;
                 }
                 Ok(())
             }
@@ -192,8 +194,13 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         }
         let Some(signal) = self.signal(f, &resource, &e.event_id, e.event_time) else { return Ok(()) };
         let actor_key = actor.key(|s| self.policy.is_generic_session(s));
-        let status = self.identity_status(&actor);
-        self.correlate(&cluster, &actor, &actor_key, status, vec![signal], false, e.event_time, sink).map(|_| ())
+        let by = Attribution {
+            cluster: &cluster,
+            actor: &actor,
+            actor_key: &actor_key,
+            status: self.identity_status(&actor),
+        };
+        self.correlate(&by, vec![signal], false, e.event_time, sink).map(|_| ())
     }
 
     /// Remembers that an alert waits for CloudTrail to name its session's origin.
@@ -206,7 +213,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         audit_id: &str,
         time: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let key = format!("{}|{alert_id}", actor.credential_key());
+        let key = keys::pending(&actor.credential(), alert_id);
         let deadline = time + self.policy.identity.unresolved_grace.0;
         let event = PendingEvent { audit_id: audit_id.to_owned(), time, resource: resource.clone() };
         // Kept well past the deadline: expiry only cleans up.
@@ -245,12 +252,12 @@ impl<S: Store + ?Sized> Engine<'_, S> {
     /// Enriches the alerts waiting on `credential` with the origin CloudTrail named.
     fn resolve_pending(
         &mut self,
-        credential: &str,
+        credential: &Credential,
         identity: &IdentityRecord,
         time: DateTime<Utc>,
         sink: &mut dyn AlertSink,
     ) -> Result<(), EngineError> {
-        let waiting = self.store.scan_typed::<Pending>(Space::Pending, &format!("{credential}|"), time)?;
+        let waiting = self.store.scan_typed::<Pending>(Space::Pending, &keys::pending_for(credential), time)?;
         for (key, pending) in waiting {
             let pending = pending.value;
             let policy = self.policy;
@@ -301,7 +308,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             })?;
             if let Some(alert) = revised {
                 // Later changes by the same origin join this incident.
-                let incident_key = format!("{}|{}", alert.cluster, alert.actor_key);
+                let incident_key = keys::incident(&alert.cluster, &alert.actor_key);
                 let window = self.policy.correlation.window.0;
                 let incident = Incident { alert_id: alert.alert_id.clone(), last_seen: alert.last_seen };
                 self.store.put_incident(&incident_key, &incident, Expect::Any, Some(alert.last_seen + window), time)?;
@@ -358,27 +365,5 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         }
         self.next_deadline = Some(earliest);
         Ok(())
-    }
-
-    /// Applies `change` to the latest revision of an alert; if anything
-    /// changed, records and publishes the next revision and returns it.
-    fn revise(
-        &mut self,
-        alert_id: &str,
-        time: DateTime<Utc>,
-        sink: &mut dyn AlertSink,
-        change: impl FnOnce(&mut Alert),
-    ) -> Result<Option<Alert>, EngineError> {
-        let Some(record) = self.store.stored_alert(alert_id, time)? else { return Ok(None) };
-        let before = record.value.alert.clone();
-        let mut alert = before.clone();
-        change(&mut alert);
-        alert.refresh();
-        if alert == before {
-            return Ok(None);
-        }
-        alert.revision = before.revision + 1;
-        self.record_and_publish(&alert, Some(record), time, sink)?;
-        Ok(Some(alert))
     }
 }

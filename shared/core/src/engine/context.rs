@@ -1,0 +1,104 @@
+//! One event as every stage sees it: what was written, where, when, by whom.
+
+use chrono::{DateTime, Utc};
+
+use super::Engine;
+use crate::actor::Actor;
+use crate::alert::{IdentityStatus, Resource};
+use crate::audit::Verb;
+use crate::decode::{EventRecord, Outcome};
+use crate::keys::ObjectKey;
+use crate::store::{Store, StoreError};
+
+/// An audit event, resolved once and handed to each stage.
+pub(super) struct EventContext<'r> {
+    /// The decoded record.
+    pub record: &'r EventRecord,
+    /// The cluster it came from (the log group's, else the policy's).
+    pub cluster: String,
+    /// When the change happened.
+    pub time: DateTime<Utc>,
+    /// The write.
+    pub verb: Verb,
+    /// The object written, as a store key.
+    pub object: ObjectKey,
+    /// The object, as alerts name it.
+    pub resource: Resource,
+    /// Who wrote it, with what CloudTrail knows of their credentials.
+    pub actor: Actor,
+    /// The key the actor's signals are grouped by.
+    pub actor_key: String,
+    /// The write was refused by authorization.
+    pub denied: bool,
+}
+
+impl EventContext<'_> {
+    /// The audit id.
+    pub fn audit_id(&self) -> &str {
+        &self.record.event.audit_id
+    }
+
+    /// The namespace (empty for cluster-scoped objects).
+    pub fn namespace(&self) -> &str {
+        &self.object.namespace
+    }
+
+    /// The object's name.
+    pub fn name(&self) -> &str {
+        &self.object.name
+    }
+}
+
+impl<S: Store + ?Sized> Engine<'_, S> {
+    /// The context of a relevant event; `None` for an object of no tracked kind.
+    pub(super) fn context<'r>(&self, record: &'r EventRecord) -> Result<Option<EventContext<'r>>, StoreError> {
+        let event = &record.event;
+        let Some(kind) = event.object_ref.kind() else { return Ok(None) };
+        let time = event.time().unwrap_or(DateTime::UNIX_EPOCH);
+        let cluster = record.source.cluster().unwrap_or(&self.policy.cluster).to_owned();
+        let actor = self.resolve(Actor::from_event(event), time)?;
+        let actor_key = actor.key(|s| self.policy.is_generic_session(s));
+        let object = ObjectKey {
+            cluster: cluster.clone(),
+            kind,
+            namespace: event.object_ref.namespace.clone().unwrap_or_default(),
+            name: event.object_ref.name.clone().unwrap_or_default(),
+        };
+        let resource = Resource {
+            kind: event.object_ref.resource.clone(),
+            namespace: event.object_ref.namespace.clone(),
+            name: event.object_ref.name.clone(),
+        };
+        Ok(Some(EventContext {
+            record,
+            cluster,
+            time,
+            verb: event.verb(),
+            object,
+            resource,
+            actor,
+            actor_key,
+            denied: record.outcome == Outcome::Denied,
+        }))
+    }
+
+    /// How far an actor is known, by the policy's idea of a telling session name.
+    pub(super) fn identity_status(&self, actor: &Actor) -> IdentityStatus {
+        let generic = actor.session_name.as_deref().is_none_or(|s| self.policy.is_generic_session(s));
+        IdentityStatus::of(actor, generic)
+    }
+
+    /// Fills in what identity records know about the actor's credentials.
+    fn resolve(&self, mut actor: Actor, time: DateTime<Utc>) -> Result<Actor, StoreError> {
+        if let Some(record) = self.lookup_origin(actor.access_key_id.as_deref(), actor.iam_arn.as_deref(), time)? {
+            actor.originating_principal = Some(record.originating_principal);
+            actor.source_identity = record.source_identity;
+        }
+        Ok(actor)
+    }
+}
+
+/// `kind namespace/name`, for summaries.
+pub(super) fn object_text(r: &Resource) -> String {
+    format!("{} {}/{}", r.kind, r.namespace.as_deref().unwrap_or("-"), r.name.as_deref().unwrap_or("-"))
+}

@@ -1,0 +1,225 @@
+//! Correlation and publication: findings become signals (policy severities,
+//! sensitive namespaces, suppressions), signals join the actor's open
+//! incident, and each new revision of its alert is recorded, published, and
+//! only then marked published, so a crash in between republishes, never skips.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use super::assess::Assessment;
+use super::context::{EventContext, object_text};
+use super::judge::Verdict;
+use super::{Engine, EngineError};
+use crate::actor::Actor;
+use crate::alert::{Alert, AlertRecord, IdentityStatus, Incident, Resource, Signal};
+use crate::baseline::{Baseline, ObjectState};
+use crate::ingress::diff::diff;
+use crate::keys;
+use crate::rules::{Finding, RuleId};
+use crate::store::{AlertSink, AlertStore, Expect, Incidents, Store, Versioned};
+
+/// Whose signals these are, as correlation groups and alerts name them.
+#[derive(Clone, Copy)]
+pub(super) struct Attribution<'a> {
+    /// The cluster.
+    pub cluster: &'a str,
+    /// The actor.
+    pub actor: &'a Actor,
+    /// The key the actor's signals are grouped by.
+    pub actor_key: &'a str,
+    /// How far the actor is known.
+    pub status: IdentityStatus,
+}
+
+impl<'a> Attribution<'a> {
+    fn of(ctx: &'a EventContext<'_>, status: IdentityStatus) -> Self {
+        Self { cluster: &ctx.cluster, actor: &ctx.actor, actor_key: &ctx.actor_key, status }
+    }
+}
+
+impl<S: Store + ?Sized> Engine<'_, S> {
+    /// A write refused by authorization: a signal on its own.
+    pub(super) fn denied(&mut self, ctx: &EventContext<'_>, sink: &mut dyn AlertSink) -> Result<(), EngineError> {
+        let event = &ctx.record.event;
+        let finding = Finding::new(
+            RuleId::Denied,
+            format!("{} of {} refused by authorization", event.verb, object_text(&ctx.resource)),
+            &json!({"verb": event.verb, "status": event.response_status}),
+        );
+        let signals: Vec<Signal> = self.signal(finding, &ctx.resource, ctx.audit_id(), ctx.time).into_iter().collect();
+        let by = Attribution::of(ctx, self.identity_status(&ctx.actor));
+        self.correlate(&by, signals, false, ctx.time, sink).map(|_| ())
+    }
+
+    /// Raises the signals of a change that is not approved. Returns true when
+    /// there were none (the change is then the new approved state).
+    pub(super) fn alert(
+        &mut self,
+        ctx: &EventContext<'_>,
+        a: &Assessment,
+        verdict: Verdict,
+        sink: &mut dyn AlertSink,
+    ) -> Result<bool, EngineError> {
+        let findings = a.findings.iter().cloned().chain(verdict.findings);
+        let mut signals: Vec<Signal> =
+            findings.filter_map(|f| self.signal(f, &ctx.resource, ctx.audit_id(), ctx.time)).collect();
+        // Drift from the last approved state shows what an incident adds up to.
+        let drift = match (&a.previous, &a.new_state) {
+            (Some((Baseline { approved: Some(ObjectState::Ingress(from)), .. }, _)), ObjectState::Ingress(to)) => {
+                Some(diff(from, to))
+            }
+            _ => None,
+        };
+        if let Some(d) = &drift {
+            for s in &mut signals {
+                if let Some(obj) = s.evidence.as_object_mut() {
+                    obj.insert("drift_since_approved".into(), json!(d));
+                }
+            }
+        }
+        let clean = signals.is_empty();
+        let mut status = self.identity_status(&ctx.actor);
+        let waiting = status == IdentityStatus::Pending && a.material;
+        if status == IdentityStatus::Pending && self.policy.identity.unresolved_grace.0.is_zero() {
+            status = IdentityStatus::Unresolved;
+        }
+        let alert_id = self.correlate(&Attribution::of(ctx, status), signals, verdict.plan_ok, ctx.time, sink)?;
+        if let (Some(alert_id), true) = (alert_id, waiting && status == IdentityStatus::Pending) {
+            self.await_identity(&ctx.actor, &alert_id, &ctx.cluster, &ctx.resource, ctx.audit_id(), ctx.time)?;
+        }
+        Ok(clean)
+    }
+
+    /// Applies severity overrides, sensitive namespaces and suppressions.
+    pub(super) fn signal(
+        &mut self,
+        f: Finding,
+        resource: &Resource,
+        audit_id: &str,
+        time: DateTime<Utc>,
+    ) -> Option<Signal> {
+        let namespace = resource.namespace.as_deref().unwrap_or_default();
+        if self.policy.suppression(f.rule, namespace, resource.name.as_deref().unwrap_or_default(), time).is_some() {
+            self.stats.suppressed += 1;
+            return None;
+        }
+        let mut severity = if self.policy.severity.contains_key(&f.rule) {
+            self.policy.severity(f.rule, f.severity)
+        } else {
+            f.severity
+        };
+        if self.policy.is_sensitive(namespace) {
+            severity = severity.raised();
+        }
+        self.stats.signals += 1;
+        Some(Signal {
+            rule: f.rule,
+            severity,
+            summary: f.summary,
+            evidence: f.evidence,
+            audit_id: audit_id.to_owned(),
+            time,
+            resource: resource.clone(),
+        })
+    }
+
+    /// Merges signals into the actor's open incident, records the alert and publishes it.
+    pub(super) fn correlate(
+        &mut self,
+        by: &Attribution<'_>,
+        signals: Vec<Signal>,
+        approved: bool,
+        time: DateTime<Utc>,
+        sink: &mut dyn AlertSink,
+    ) -> Result<Option<String>, EngineError> {
+        if signals.is_empty() {
+            return Ok(None);
+        }
+        let Attribution { cluster, actor, actor_key, status } = *by;
+        let window = self.policy.correlation.window.0;
+        let incident_key = keys::incident(cluster, actor_key);
+        // The incident points at its alert; the alert record is the one source of truth.
+        let open = self.store.incident(&incident_key, time)?.filter(|i| time <= i.value.last_seen + window);
+        let current = match &open {
+            Some(i) => self.store.stored_alert(&i.value.alert_id, time)?,
+            None => None,
+        };
+        let (alert, record) = match current {
+            Some(record) => {
+                let mut alert = record.value.alert.clone();
+                alert.merge(signals, approved, actor);
+                (alert, Some(record))
+            }
+            None => {
+                let again = signals.clone();
+                let Some(new) = Alert::open(cluster, actor, actor_key, status, signals, approved) else {
+                    return Ok(None);
+                };
+                // A rerun after the window closed: the alert record knows this incident already.
+                match self.store.stored_alert(&new.alert_id, time)? {
+                    Some(known) => {
+                        let mut alert = known.value.alert.clone();
+                        alert.merge(again, approved, actor);
+                        (alert, Some(known))
+                    }
+                    None => (new, None),
+                }
+            }
+        };
+        let incident = Incident { alert_id: alert.alert_id.clone(), last_seen: alert.last_seen };
+        let expires = (alert.last_seen + window).max(time + Duration::seconds(1));
+        self.store.put_incident(&incident_key, &incident, Expect::Any, Some(expires), time)?;
+        self.record_and_publish(&alert, record, time, sink)?;
+        Ok(Some(alert.alert_id))
+    }
+
+    /// Records an alert revision, publishes it if not yet published, then
+    /// marks it published: a crash in between republishes, never skips.
+    /// `record` is the alert's stored record as just read (`None`: there is none).
+    fn record_and_publish(
+        &mut self,
+        alert: &Alert,
+        record: Option<Versioned<AlertRecord>>,
+        time: DateTime<Utc>,
+        sink: &mut dyn AlertSink,
+    ) -> Result<(), EngineError> {
+        let published = record.as_ref().map_or(0, |r| r.value.published_revision);
+        if published >= alert.revision {
+            return Ok(());
+        }
+        let version = record.map(|r| r.version);
+        let mut stored = AlertRecord { alert: alert.clone(), published_revision: published };
+        let version = self.store.put_alert(&alert.alert_id, &stored, Expect::from_current(version), None, time)?;
+        sink.publish(alert)?;
+        stored.published_revision = alert.revision;
+        self.store.put_alert(&alert.alert_id, &stored, Expect::Version(version), None, time)?;
+        if alert.revision == 1 {
+            self.stats.alerts_opened += 1;
+        } else {
+            self.stats.alerts_updated += 1;
+        }
+        Ok(())
+    }
+
+    /// Applies `change` to the latest revision of an alert; if anything
+    /// changed, records and publishes the next revision and returns it.
+    pub(super) fn revise(
+        &mut self,
+        alert_id: &str,
+        time: DateTime<Utc>,
+        sink: &mut dyn AlertSink,
+        change: impl FnOnce(&mut Alert),
+    ) -> Result<Option<Alert>, EngineError> {
+        let Some(record) = self.store.stored_alert(alert_id, time)? else { return Ok(None) };
+        let before = record.value.alert.clone();
+        let mut alert = before.clone();
+        change(&mut alert);
+        alert.refresh();
+        if alert == before {
+            return Ok(None);
+        }
+        alert.revision = before.revision + 1;
+        self.record_and_publish(&alert, Some(record), time, sink)?;
+        Ok(Some(alert))
+    }
+}

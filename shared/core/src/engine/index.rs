@@ -1,0 +1,126 @@
+//! Reference indexes: which Ingresses use a Secret or a Service, and which
+//! serve a host over TLS. EKS logs no bodies for Secrets, so a write to one
+//! matters only through the Ingresses that use it.
+
+use chrono::{DateTime, Utc};
+
+use super::Engine;
+use crate::baseline::ObjectState;
+use crate::ingress::{Backend, IngressState};
+use crate::keys::{self, ObjectKey, Used};
+use crate::store::{Baselines, Space, Store, StoreError, Typed};
+
+impl<S: Store + ?Sized> Engine<'_, S> {
+    /// The target of a Service of type ExternalName, if the service is one.
+    pub(super) fn external_name(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service: &str,
+        time: DateTime<Utc>,
+    ) -> Option<String> {
+        let key = ObjectKey {
+            cluster: cluster.to_owned(),
+            kind: crate::audit::Kind::Service,
+            namespace: namespace.to_owned(),
+            name: service.to_owned(),
+        };
+        match self.store.baseline(&key.baseline(), time) {
+            Ok(Some(b)) => match b.value.seen {
+                ObjectState::Service { service_type: Some(t), external_name } if t == "ExternalName" => {
+                    Some(external_name.unwrap_or_default())
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// True if another Ingress serves `host` over TLS.
+    pub(super) fn tls_elsewhere(&self, cluster: &str, host: &str, own_key: &str, time: DateTime<Utc>) -> bool {
+        self.store
+            .get_typed::<Vec<String>>(Space::Index, &keys::tls_host(cluster, host), time)
+            .ok()
+            .flatten()
+            .is_some_and(|v| v.value.iter().any(|k| k != own_key))
+    }
+
+    /// Ingresses (names) of a namespace that use a Secret or Service.
+    pub(super) fn users(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        used: Used<'_>,
+        time: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let key = keys::users(cluster, namespace, used);
+        Ok(self.store.get_typed::<Vec<String>>(Space::Index, &key, time)?.map(|v| v.value).unwrap_or_default())
+    }
+
+    /// Keeps the Secret, Service and TLS-host indexes of one Ingress current.
+    pub(super) fn index_references(
+        &self,
+        object: &ObjectKey,
+        old: Option<&IngressState>,
+        new: Option<&IngressState>,
+        time: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (cluster, namespace) = (object.cluster.as_str(), object.namespace.as_str());
+        let refs = |s: Option<&IngressState>| -> Vec<String> {
+            let Some(s) = s else { return Vec::new() };
+            let secrets = s.tls.iter().filter_map(|t| t.secret_name.as_deref().map(Used::Secret));
+            let services = s.backends().filter_map(|b| match b {
+                Backend::Service { name, .. } => Some(Used::Service(name)),
+                Backend::Resource { .. } => None,
+            });
+            let mut out: Vec<String> = secrets.chain(services).map(|u| keys::users(cluster, namespace, u)).collect();
+            out.sort();
+            out.dedup();
+            out
+        };
+        let hosts = |s: Option<&IngressState>| -> Vec<String> {
+            let mut out: Vec<String> = s
+                .map(|s| s.tls.iter().flat_map(|t| t.hosts.iter().map(|h| keys::tls_host(cluster, h))).collect())
+                .unwrap_or_default();
+            out.sort();
+            out.dedup();
+            out
+        };
+        let (name, key) = (object.name.as_str(), object.baseline());
+        let (old_refs, new_refs) = (refs(old), refs(new));
+        let (old_hosts, new_hosts) = (hosts(old), hosts(new));
+        for index in old_refs.iter().filter(|r| !new_refs.contains(r)) {
+            self.update_index(index, name, false, time)?;
+        }
+        for index in new_refs.iter().filter(|r| !old_refs.contains(r)) {
+            self.update_index(index, name, true, time)?;
+        }
+        for index in old_hosts.iter().filter(|r| !new_hosts.contains(r)) {
+            self.update_index(index, &key, false, time)?;
+        }
+        for index in new_hosts.iter().filter(|r| !old_hosts.contains(r)) {
+            self.update_index(index, &key, true, time)?;
+        }
+        Ok(())
+    }
+
+    fn update_index(&self, index: &str, member: &str, add: bool, time: DateTime<Utc>) -> Result<(), StoreError> {
+        self.store.update_typed::<Vec<String>>(
+            Space::Index,
+            index,
+            time,
+            |_| None,
+            |current| {
+                let mut members = current.unwrap_or_default();
+                let present = members.iter().any(|m| m == member);
+                match (add, present) {
+                    (true, true) | (false, false) => return None,
+                    (true, false) => members.push(member.to_owned()),
+                    (false, true) => members.retain(|m| m != member),
+                }
+                Some(members)
+            },
+        )?;
+        Ok(())
+    }
+}

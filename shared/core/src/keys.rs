@@ -1,0 +1,102 @@
+//! Every store key, built from types in one place.
+//!
+//! Keys are `|`-separated parts, most general first, so a key prefix is a
+//! range of a space (a DynamoDB `begins_with` query, a redb range). Credentials
+//! are named by [`Credential`]'s one spelling (`access-key:…`, `session:…`,
+//! `user:…`) wherever they appear.
+
+use crate::actor::Credential;
+use crate::audit::Kind;
+
+/// An object of the Ingress layer in one cluster: the key of its baseline.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// The cluster.
+    pub cluster: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// Its namespace (empty for cluster-scoped objects).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// The baseline key: `cluster|resource|namespace|name`.
+    pub fn baseline(&self) -> String {
+        format!("{}|{}|{}|{}", self.cluster, self.kind.resource(), self.namespace, self.name)
+    }
+}
+
+/// What an index maps to the Ingresses that use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Used<'a> {
+    /// A TLS Secret of a namespace.
+    Secret(&'a str),
+    /// A Service of a namespace.
+    Service(&'a str),
+}
+
+/// The index of the Ingresses (names) of a namespace that use a Secret or Service.
+pub fn users(cluster: &str, namespace: &str, used: Used<'_>) -> String {
+    match used {
+        Used::Secret(name) => format!("{cluster}|secret|{namespace}|{name}"),
+        Used::Service(name) => format!("{cluster}|service|{namespace}|{name}"),
+    }
+}
+
+/// The index of the Ingresses (baseline keys) that serve a host over TLS.
+pub fn tls_host(cluster: &str, host: &str) -> String {
+    format!("{cluster}|tls-host|{host}")
+}
+
+/// An actor's learned activity in a namespace.
+pub fn activity(cluster: &str, actor_key: &str, namespace: &str) -> String {
+    format!("{cluster}|{actor_key}|{namespace}")
+}
+
+/// An actor's open incident.
+pub fn incident(cluster: &str, actor_key: &str) -> String {
+    format!("{cluster}|{actor_key}")
+}
+
+/// A change plan.
+pub fn plan(cluster: &str, namespace: &str, id: &str) -> String {
+    format!("{}{id}", plans(cluster, namespace))
+}
+
+/// The prefix of every plan of a namespace.
+pub fn plans(cluster: &str, namespace: &str) -> String {
+    format!("{cluster}|{namespace}|")
+}
+
+/// The identity record of a set of credentials.
+pub fn identity(credential: &Credential) -> String {
+    credential.to_string()
+}
+
+/// An alert waiting for CloudTrail to name the origin of its credentials.
+pub fn pending(credential: &Credential, alert_id: &str) -> String {
+    format!("{}{alert_id}", pending_for(credential))
+}
+
+/// The prefix of every alert waiting on one set of credentials.
+pub fn pending_for(credential: &Credential) -> String {
+    format!("{credential}|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_nest_so_prefixes_are_ranges() {
+        let key = Credential::AccessKey("ASIAX".into());
+        assert!(pending(&key, "isa-1").starts_with(&pending_for(&key)));
+        assert!(plan("prod", "shop", "p1").starts_with(&plans("prod", "shop")));
+        assert_eq!(identity(&Credential::Session("arn:s".into())), "session:arn:s");
+        let object =
+            ObjectKey { cluster: "prod".into(), kind: Kind::Ingress, namespace: "shop".into(), name: "web".into() };
+        assert_eq!(object.baseline(), "prod|ingresses|shop|web");
+    }
+}
