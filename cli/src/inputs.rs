@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use sentinel_core::decode::{
     CloudTrailRecord, Counts, DecodeError, Decoded, EventRecord, Limits, Location, Options, SkipReason,
@@ -99,6 +100,8 @@ pub fn decode_kind(paths: &[PathBuf], options: &Options, kind: Kind) -> Result<I
     let mut out = Inputs::default();
     for path in files {
         let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        // An event logged without a time is dated by its file, as one in S3 by its object.
+        let written: Option<DateTime<Utc>> = file.metadata().and_then(|m| m.modified()).ok().map(DateTime::from);
         let name = path.display().to_string();
         progress.set_message(name.clone());
         let read = match kind {
@@ -106,16 +109,19 @@ pub fn decode_kind(paths: &[PathBuf], options: &Options, kind: Kind) -> Result<I
             Kind::CloudTrail => decode_cloudtrail_reader,
         };
         let counts = read(&name, progress.wrap_read(file), options, &mut |d| match d {
-            Decoded::Event(record) => out.records.push(*record),
+            Decoded::Event(mut record) => {
+                record.delivered_at = record.delivered_at.or(written);
+                out.records.push(*record);
+            }
             Decoded::CloudTrail(record) => out.cloudtrail.push(*record),
             Decoded::Failed(error) => out.errors.push(error),
             Decoded::Skipped { location, reason } => out.skipped.push((location, reason)),
-        });
+        })?;
         out.counts.merge(&counts);
         out.per_input.push((name, counts));
     }
     progress.finish_and_clear();
-    out.records.sort_by_key(|r| r.event.time());
+    out.records.sort_by_key(EventRecord::time);
     out.cloudtrail.sort_by_key(|r| r.event.event_time);
     Ok(out)
 }

@@ -9,10 +9,12 @@ use anyhow::{Context, Result};
 use sentinel_core::alert::Alert;
 use sentinel_core::decode::Options;
 use sentinel_core::engine::{Engine, Stats};
+use sentinel_core::fault::Fault;
+use sentinel_core::keys;
 use sentinel_core::plan::ChangePlan;
 use sentinel_core::policy::Policy;
 use sentinel_core::rules::Severity;
-use sentinel_core::store::{AlertSink, Plans, SinkError, Store};
+use sentinel_core::store::{Plans, Quarantined, Sink, Store};
 use serde::Deserialize;
 
 use crate::{Format, inputs};
@@ -42,6 +44,11 @@ pub struct Args {
     /// Exit with status 4 if any alert reaches this severity.
     #[arg(long, value_parser = parse_severity)]
     fail_on: Option<Severity>,
+    /// Keep evidence here: the raw audit event behind each alert
+    /// (`events/<cluster>/<audit id>.json`) and every record that could not
+    /// be processed, with its raw bytes (`quarantine/<id>.bin` and `.json`).
+    #[arg(long)]
+    evidence: Option<PathBuf>,
     #[command(flatten)]
     limits: inputs::LimitArgs,
 }
@@ -72,18 +79,34 @@ pub fn load_plans(path: &Path) -> Result<Vec<ChangePlan>> {
     Ok(file.plans)
 }
 
-/// Prints each alert revision as it is published.
+/// Prints each alert revision as it is published; reports and keeps
+/// quarantined records; keeps evidence when asked to.
 struct Printer<'a> {
     out: &'a mut dyn Write,
+    err: &'a mut dyn Write,
     format: Format,
+    evidence: Option<PathBuf>,
     worst: Option<Severity>,
     by_severity: [u64; 4],
+    quarantined: u64,
     /// Signals already printed per alert, so text shows only what is new.
     shown: HashMap<String, usize>,
 }
 
-impl AlertSink for Printer<'_> {
-    fn publish(&mut self, alert: &Alert) -> Result<(), SinkError> {
+impl Printer<'_> {
+    fn write_file(&self, relative: &Path, bytes: &[u8]) -> Result<(), Fault> {
+        let Some(dir) = &self.evidence else { return Ok(()) };
+        let path = dir.join(relative);
+        let operation = || format!("writing {}", path.display());
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Fault::io(operation(), e))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| Fault::io(operation(), e))
+    }
+}
+
+impl Sink for Printer<'_> {
+    fn publish(&mut self, alert: &Alert) -> Result<(), Fault> {
         let written = match self.format {
             Format::Json => serde_json::to_string(alert)
                 .map_err(std::io::Error::other)
@@ -93,16 +116,31 @@ impl AlertSink for Printer<'_> {
                 writeln!(self.out, "{}", alert.to_text_since(shown))
             }
         };
-        written.map_err(|e| SinkError {
-            alert_id: alert.alert_id.clone(),
-            message: e.to_string(),
-            retryable: false,
-        })?;
+        written.map_err(|e| Fault::io(format!("printing alert {}", alert.alert_id), e))?;
         self.worst = self.worst.max(Some(alert.severity));
         if alert.revision == 1 {
             self.by_severity[alert.severity as usize] += 1;
         }
         Ok(())
+    }
+
+    fn quarantine(&mut self, record: &Quarantined<'_>) -> Result<(), Fault> {
+        self.quarantined += 1;
+        let line = format!("quarantined: {}: {}", record.location, record.reason);
+        writeln!(self.err, "{}", sentinel_core::text::escape(&line))
+            .map_err(|e| Fault::io("writing to standard error", e))?;
+        let key = record.key();
+        let description = record.describe().to_string();
+        self.write_file(Path::new(&keys::quarantined(&key, "json")), description.as_bytes())?;
+        match record.raw {
+            Some(raw) => self.write_file(Path::new(&keys::quarantined(&key, "bin")), raw),
+            None => Ok(()),
+        }
+    }
+
+    fn keep_event(&mut self, cluster: &str, audit_id: &str, raw: &[u8]) -> Result<(), Fault> {
+        // Without --evidence the events stay where they were read from: the input files.
+        self.write_file(Path::new(&keys::kept_event(cluster, audit_id)), raw)
     }
 }
 
@@ -134,17 +172,28 @@ fn replay(
     if !args.cloudtrail.is_empty() {
         decoded.extend(inputs::decode_kind(&args.cloudtrail, &options, inputs::Kind::CloudTrail)?);
     }
+    let mut printer = Printer {
+        out,
+        err: &mut *err,
+        format: args.format,
+        evidence: args.evidence.clone(),
+        worst: None,
+        by_severity: [0; 4],
+        quarantined: 0,
+        shown: HashMap::new(),
+    };
     for error in &decoded.errors {
-        writeln!(err, "error: {}", sentinel_core::text::escape(&error.to_string()))?;
+        let reason = error.kind.to_string();
+        printer.quarantine(&Quarantined::of(error, &reason))?;
     }
     let mut engine = Engine::new(policy, store);
-    let mut printer = Printer { out, format: args.format, worst: None, by_severity: [0; 4], shown: HashMap::new() };
     engine.run(&decoded.records, &decoded.cloudtrail, &mut printer)?;
-    summary(err, &decoded, engine.stats(), &printer.by_severity, plans)?;
-    let failed = args.fail_on.is_some_and(|threshold| printer.worst.is_some_and(|w| w >= threshold));
+    let (worst, by_severity, quarantined) = (printer.worst, printer.by_severity, printer.quarantined);
+    summary(err, &decoded, engine.stats(), &by_severity, plans)?;
+    let failed = args.fail_on.is_some_and(|threshold| worst.is_some_and(|w| w >= threshold));
     Ok(if failed {
         ExitCode::from(4)
-    } else if decoded.damaged() {
+    } else if decoded.damaged() || quarantined > 0 {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
@@ -166,8 +215,9 @@ fn summary(err: &mut dyn Write, d: &inputs::Inputs, s: &Stats, by: &[u64; 4], pl
     )?;
     writeln!(
         err,
-        "changes: {} processed, {} routine, {} approved and recorded, {} already applied; {} plans registered",
-        s.events, s.routine, s.approved, s.duplicates, plans
+        "changes: {} processed, {} routine, {} approved and recorded, {} already applied, {} arrived late, \
+         {} untrusted and quarantined; {} plans registered",
+        s.events, s.routine, s.approved, s.duplicates, s.late, s.quarantined, plans
     )?;
     writeln!(
         err,

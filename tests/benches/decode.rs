@@ -190,13 +190,16 @@ fn main() {
     assert_eq!(out, plain.len() as u64);
     report("gzip decompression alone (flate2, zlib-rs)", plain.len(), time);
     // Each decode must keep exactly the Ingress writes, or its figure means nothing.
-    let (time, kept) = best_of_three(|| kept_of(decode_reader("bench.gz", &gz[..], &options, &mut sink)));
+    let (time, kept) =
+        best_of_three(|| kept_of(decode_reader("bench.gz", &gz[..], &options, &mut sink).expect("a slice reads")));
     assert_eq!(kept, data.writes);
     report("decode + filter, gzip JSON lines", plain.len(), time);
     let (time, kept) = best_of_three(|| kept_of(decode_bytes("bench.jsonl", plain.as_bytes(), &options, &mut sink)));
     assert_eq!(kept, data.writes);
     report("decode + filter, plain JSON lines", plain.len(), time);
-    let (time, kept) = best_of_three(|| kept_of(decode_reader("firehose.gz", &firehose[..], &options, &mut sink)));
+    let (time, kept) = best_of_three(|| {
+        kept_of(decode_reader("firehose.gz", &firehose[..], &options, &mut sink).expect("a slice reads"))
+    });
     assert_eq!(kept, data.writes);
     report("decode + filter, Firehose gzip envelopes", firehose_plain, time);
     let mut buf = Vec::new();

@@ -98,7 +98,7 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
             .unwrap();
         let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
         sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(arn).send().await.unwrap();
-        for bucket in ["audit-exports", "trail"] {
+        for bucket in ["audit-exports", "trail", "evidence"] {
             s3.create_bucket()
                 .bucket(bucket)
                 .create_bucket_configuration(
@@ -117,6 +117,7 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
         ("STATE_TABLE", "state".to_owned()),
         ("ALERTS_TABLE", "alerts".to_owned()),
         ("ALERT_TOPIC_ARN", topic.clone()),
+        ("EVIDENCE_BUCKET", "evidence".to_owned()),
         ("POLICY_TOML", POLICY.to_owned()),
         ("CLUSTER_NAME", "prod".to_owned()),
     ]);
@@ -201,19 +202,29 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
     assert_eq!(report["alerts_opened"], 0, "{report:#}");
     assert!(rt.block_on(queue.drain()).is_empty());
 
-    // A malformed record is reported and the good one still processed.
+    // A malformed record is quarantined with its bytes and the good one still processed.
     let mut broken = cloudwatch_event(&[]);
     let envelope = json!({"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "/aws/eks/prod/cluster",
     "logStream": "s", "subscriptionFilters": [], "logEvents": [
-        {"id": "1", "timestamp": 0, "message": "{\"kind\":\"Event\",\"verb\":\"update\",\"objectRef\":{\"resource\":\"ingresses\"},\"user\":"},
-        {"id": "2", "timestamp": 0, "message": write("c2", "create", "ingresses", "shop", "api", "2024-05-02T02:30:00Z", alice.clone(), Some(&named("api", "0.0.0.0/0"))).to_string()}
+        {"id": "1", "timestamp": 1_714_617_001_000_i64, "message": "{\"kind\":\"Event\",\"verb\":\"update\",\"objectRef\":{\"resource\":\"ingresses\"},\"user\":"},
+        {"id": "2", "timestamp": 1_714_617_001_000_i64, "message": write("c2", "create", "ingresses", "shop", "api", "2024-05-02T02:30:00Z", alice.clone(), Some(&named("api", "0.0.0.0/0"))).to_string()}
     ]});
     broken["awslogs"]["data"] = json!(base64_gzip(&envelope.to_string()));
     let report = invoke(&watch, "audit-ingest", &broken, dir.path());
     let failures = report["failures"].as_array().unwrap();
     assert_eq!(failures.len(), 1, "{report:#}");
+    assert_eq!(report["quarantined"], 1, "{report:#}");
     assert!(failures[0]["location"].as_str().unwrap().contains("logEvents[0]"), "{report:#}");
     assert_eq!(rt.block_on(queue.drain()).len(), 1, "the good record's alert");
+    let quarantined = rt.block_on(async {
+        let listed = s3.list_objects_v2().bucket("evidence").prefix("quarantine/").send().await.unwrap();
+        let keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+        let bin = keys.iter().find(|k| k.ends_with(".bin")).expect("the raw record").clone();
+        let body = s3.get_object().bucket("evidence").key(&bin).send().await.unwrap().body.collect().await.unwrap();
+        (keys, body.into_bytes())
+    });
+    assert_eq!(quarantined.0.len(), 2, "{:?}", quarantined.0);
+    assert!(quarantined.1.starts_with(br#"{"kind":"Event""#), "{:?}", String::from_utf8_lossy(&quarantined.1));
 
     // Kinesis: each record on its own, and the report counts every record's alerts.
     let bob = iam_user("Admin", "bob@example.com", "ASIABOB");
@@ -261,9 +272,8 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
     );
     let key = "exports/task 1/kube-apiserver-audit-abc/000000.gz";
     rt.block_on(s3.put_object().bucket("audit-exports").key(key).body(export.into()).send()).unwrap();
-    let notification = json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
-        "eventName": "ObjectCreated:Put", "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "audit-exports",
-        "arn": "arn:aws:s3:::audit-exports"}, "object": {"key": "exports/task+1/kube-apiserver-audit-abc/000000.gz", "size": 1}}}]});
+    let notification =
+        s3_notification("audit-exports", "exports/task+1/kube-apiserver-audit-abc/000000.gz", None, None);
     let report = invoke(&watch, "audit-ingest", &notification, dir.path());
     assert_eq!(report["counts"]["kept"], 1, "{report:#}");
     let messages = rt.block_on(queue.drain());
@@ -284,8 +294,7 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
     );
     let trail_key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/03/111122223333_CloudTrail_eu-west-1_20240503T0400Z_x.json.gz";
     rt.block_on(s3.put_object().bucket("trail").key(trail_key).body(trail.into()).send()).unwrap();
-    let notification = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": "trail"}, "object": {"key": trail_key}}}]});
+    let notification = s3_notification("trail", trail_key, None, None);
     let report = invoke(&watch, "identity-ingest", &notification, dir.path());
     assert_eq!(report["alerts_opened"], 1, "{report:#}");
     let messages = rt.block_on(queue.drain());

@@ -127,7 +127,8 @@ fn decoding_a_reader_streams_the_same_result() {
         if let sentinel_core::decode::Decoded::Event(e) = d {
             ids.push(e.event.audit_id);
         }
-    });
+    })
+    .unwrap();
     assert_eq!(ids, ["create-1", "denied-1", "update-1"]);
     assert_eq!(counts.records, 7);
     assert_eq!(counts.bytes, json_lines(&history()).len() as u64);

@@ -5,6 +5,7 @@
 
 mod aws;
 mod conformance;
+mod delivery;
 mod framings;
 mod history;
 mod hostile;

@@ -196,3 +196,32 @@ impl Emulator {
         sentinel_aws::DynamoStore::new(client, "state", "alerts", self.rt.handle().clone())
     }
 }
+
+/// An S3 `ObjectCreated:Put` notification for one object, shaped as S3 sends
+/// it (the shape of `samples/powertools-lambda-python/s3Event.json`); the
+/// key is form-URL-encoded as S3 encodes it.
+pub fn s3_notification(
+    bucket: &str,
+    encoded_key: &str,
+    version_id: Option<&str>,
+    etag: Option<&str>,
+) -> serde_json::Value {
+    let mut object = serde_json::json!({"key": encoded_key, "size": 1, "sequencer": "0C0F6F405D6ED209E1"});
+    if let Some(v) = version_id {
+        object["versionId"] = serde_json::json!(v);
+    }
+    if let Some(e) = etag {
+        object["eTag"] = serde_json::json!(e);
+    }
+    serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+        "eventTime": "2024-05-03T03:00:05.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AIDAINPONIXQXHT3IKHL2"},
+        "requestParameters": {"sourceIPAddress": "192.0.2.1"},
+        "responseElements": {"x-amz-request-id": "D82B88E5F771F645"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "sentinel",
+               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3I5XTEXAMAI3E"},
+                          "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": object}
+    }]})
+}

@@ -6,10 +6,11 @@ use std::sync::OnceLock;
 use sentinel_core::alert::Alert;
 use sentinel_core::decode::{Decoded, Options, decode_bytes, decode_cloudtrail_bytes};
 use sentinel_core::engine::{Engine, Stats};
+use sentinel_core::fault::Fault;
 use sentinel_core::plan::ChangePlan;
 use sentinel_core::policy::{Pattern, Policy};
 use sentinel_core::rules::RuleId;
-use sentinel_core::store::{AlertSink, MemoryStore, Plans, SinkError, Store};
+use sentinel_core::store::{MemoryStore, Plans, Quarantined, Sink, Store};
 use serde_json::{Value, json};
 
 /// The alert contract, compiled once.
@@ -27,17 +28,31 @@ pub fn assert_valid_alert(alert: &Value) {
     assert!(errors.is_empty(), "alert violates the schema: {errors:#?}\n{alert:#}");
 }
 
-/// Collects published alerts, checking each against the schema.
+/// Collects what the engine outputs, checking each alert against the schema.
 #[derive(Default)]
 pub struct Collect {
     /// Every revision published, in order.
     pub published: Vec<Alert>,
+    /// Every record quarantined: (where, why, raw bytes).
+    pub quarantined: Vec<(String, String, Option<Vec<u8>>)>,
+    /// Every raw event kept as evidence: (cluster, audit id, bytes).
+    pub kept: Vec<(String, String, Vec<u8>)>,
 }
 
-impl AlertSink for Collect {
-    fn publish(&mut self, alert: &Alert) -> Result<(), SinkError> {
+impl Sink for Collect {
+    fn publish(&mut self, alert: &Alert) -> Result<(), Fault> {
         assert_valid_alert(&serde_json::to_value(alert).unwrap());
         self.published.push(alert.clone());
+        Ok(())
+    }
+
+    fn quarantine(&mut self, record: &Quarantined<'_>) -> Result<(), Fault> {
+        self.quarantined.push((record.location.to_string(), record.reason.to_owned(), record.raw.map(<[u8]>::to_vec)));
+        Ok(())
+    }
+
+    fn keep_event(&mut self, cluster: &str, audit_id: &str, raw: &[u8]) -> Result<(), Fault> {
+        self.kept.push((cluster.to_owned(), audit_id.to_owned(), raw.to_vec()));
         Ok(())
     }
 }
@@ -226,6 +241,12 @@ impl Harness {
         self
     }
 
+    /// Feeds one input in any framing (an envelope, a Lambda event), as delivered.
+    pub fn feed_delivery(&mut self, bytes: &[u8]) -> &mut Self {
+        feed_bytes(&self.policy, &self.store, &mut self.sink, &mut self.stats, bytes, &[]);
+        self
+    }
+
     /// What the engine counted over every feed.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -259,7 +280,7 @@ pub fn feed_bytes(
     if !trail.is_empty() {
         decode_cloudtrail_bytes("cloudtrail", trail, &Options::default(), &mut collect);
     }
-    records.sort_by_key(|r| r.event.time());
+    records.sort_by_key(|r| r.time());
     trails.sort_by_key(|t| t.event.event_time);
     let mut engine = Engine::new(policy, store);
     engine.run(&records, &trails, sink).unwrap();

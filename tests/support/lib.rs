@@ -108,16 +108,30 @@ pub fn zlib(bytes: &[u8]) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
-/// A CloudWatch Logs subscription `DATA_MESSAGE` envelope holding `events` as log messages.
+/// A CloudWatch Logs subscription `DATA_MESSAGE` envelope holding `events`
+/// as log messages, from the `prod` cluster's audit log group in account
+/// 111122223333. Each log event is stamped a second after its audit event's
+/// `stageTimestamp`, as EKS delivers them.
 pub fn envelope(events: &[Value]) -> String {
+    envelope_from("111122223333", "/aws/eks/prod/cluster", events)
+}
+
+/// [`envelope`] from another account and log group.
+pub fn envelope_from(owner: &str, log_group: &str, events: &[Value]) -> String {
+    let stamp = |i: usize, e: &Value| {
+        e["stageTimestamp"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(1_714_557_600_000_i64 + i as i64, |t| t.timestamp_millis() + 1000)
+    };
     let log_events: Vec<Value> = events
         .iter()
         .enumerate()
-        .map(|(i, e)| json!({"id": format!("3728{i:04}"), "timestamp": 1_714_557_600_000_i64 + i as i64, "message": e.to_string()}))
+        .map(|(i, e)| json!({"id": format!("3728{i:04}"), "timestamp": stamp(i, e), "message": e.to_string()}))
         .collect();
     json!({
-        "messageType": "DATA_MESSAGE", "owner": "111122223333",
-        "logGroup": "/aws/eks/prod/cluster", "logStream": "kube-apiserver-audit-0a1b2c",
+        "messageType": "DATA_MESSAGE", "owner": owner,
+        "logGroup": log_group, "logStream": "kube-apiserver-audit-0a1b2c",
         "subscriptionFilters": ["ingress-sentinel"], "logEvents": log_events
     })
     .to_string()

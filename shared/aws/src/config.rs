@@ -1,6 +1,6 @@
 //! Function configuration, read and checked once at cold start.
 
-use sentinel_core::policy::Policy;
+use sentinel_core::policy::{Pattern, Policy};
 
 /// A missing or invalid environment variable.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,8 @@ pub struct Config {
     pub alerts_table: String,
     /// `ALERT_TOPIC_ARN`: where alerts are published.
     pub topic_arn: String,
+    /// `EVIDENCE_BUCKET`: quarantined records and the raw events behind alerts.
+    pub evidence_bucket: String,
     /// The policy: `POLICY_TOML` (inline) or defaults, with `CLUSTER_NAME` as the default cluster.
     pub policy: Policy,
 }
@@ -51,6 +53,16 @@ impl Config {
         if let Some(cluster) = get("CLUSTER_NAME").filter(|c| !c.is_empty()) {
             policy.cluster = cluster;
         }
+        // The stack knows where its audit log comes from: anything else is untrusted.
+        if let Some(group) = get("AUDIT_LOG_GROUP").filter(|g| !g.trim().is_empty()) {
+            let pattern = Pattern::new(group.trim())
+                .map_err(|e| ConfigError::Invalid { name: "AUDIT_LOG_GROUP", message: e.to_string() })?;
+            policy.pipeline.log_groups = vec![pattern];
+        }
+        if let Some(accounts) = get("SOURCE_ACCOUNTS").filter(|a| !a.trim().is_empty()) {
+            policy.pipeline.accounts =
+                accounts.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect();
+        }
         let topic_arn = required("ALERT_TOPIC_ARN", get)?;
         if !topic_arn.starts_with("arn:") {
             return Err(ConfigError::Invalid {
@@ -61,6 +73,7 @@ impl Config {
         Ok(Self {
             state_table: required("STATE_TABLE", get)?,
             alerts_table: required("ALERTS_TABLE", get)?,
+            evidence_bucket: required("EVIDENCE_BUCKET", get)?,
             topic_arn,
             policy,
         })
@@ -79,9 +92,14 @@ mod tests {
 
     #[test]
     fn every_required_variable_is_named_when_missing_or_invalid() {
-        let full = [("STATE_TABLE", "s"), ("ALERTS_TABLE", "a"), ("ALERT_TOPIC_ARN", "arn:aws:sns:eu-west-1:1:t")];
+        let full = [
+            ("STATE_TABLE", "s"),
+            ("ALERTS_TABLE", "a"),
+            ("ALERT_TOPIC_ARN", "arn:aws:sns:eu-west-1:1:t"),
+            ("EVIDENCE_BUCKET", "e"),
+        ];
         assert!(Config::from_lookup(&lookup(&full)).is_ok());
-        for missing in ["STATE_TABLE", "ALERTS_TABLE", "ALERT_TOPIC_ARN"] {
+        for missing in ["STATE_TABLE", "ALERTS_TABLE", "ALERT_TOPIC_ARN", "EVIDENCE_BUCKET"] {
             let vars: Vec<(&str, &str)> = full.iter().copied().filter(|(k, _)| *k != missing).collect();
             let err = Config::from_lookup(&lookup(&vars)).unwrap_err().to_string();
             assert!(err.contains(missing), "{err}");
@@ -96,9 +114,20 @@ mod tests {
     }
 
     #[test]
-    fn the_cluster_name_sets_the_policy_default() {
-        let vars =
-            [("STATE_TABLE", "s"), ("ALERTS_TABLE", "a"), ("ALERT_TOPIC_ARN", "arn:x"), ("CLUSTER_NAME", "prod")];
-        assert_eq!(Config::from_lookup(&lookup(&vars)).unwrap().policy.cluster, "prod");
+    fn the_cluster_name_and_the_audit_source_set_the_policy() {
+        let vars = [
+            ("STATE_TABLE", "s"),
+            ("ALERTS_TABLE", "a"),
+            ("ALERT_TOPIC_ARN", "arn:x"),
+            ("EVIDENCE_BUCKET", "e"),
+            ("CLUSTER_NAME", "prod"),
+            ("AUDIT_LOG_GROUP", "/aws/eks/prod/cluster"),
+            ("SOURCE_ACCOUNTS", "111122223333, 444455556666"),
+        ];
+        let policy = Config::from_lookup(&lookup(&vars)).unwrap().policy;
+        assert_eq!(policy.cluster, "prod");
+        assert_eq!(policy.pipeline.accounts, ["111122223333", "444455556666"]);
+        assert!(policy.pipeline.log_groups[0].matches("/aws/eks/prod/cluster"));
+        assert!(!policy.pipeline.log_groups[0].matches("/aws/eks/other/cluster"));
     }
 }

@@ -11,7 +11,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
 use sentinel_core::store::{Expect, Record, Space, Store, StoreError, next_version};
@@ -28,24 +29,12 @@ pub struct DynamoStore {
 
 type Item = HashMap<String, AttributeValue>;
 
-fn backend<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
-    // Timeouts, dispatch failures, throttling and 5xx are worth retrying; the
-    // SDK has already backed off and retried them a few times.
-    let retryable = match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(s) => {
-            let text = format!("{:?}", s.err());
-            text.contains("Throttl")
-                || text.contains("ProvisionedThroughputExceeded")
-                || text.contains("InternalServer")
-        }
-        _ => false,
-    };
-    let message = match &e {
-        SdkError::ServiceError(s) => format!("{}: {:?}", s.err(), s.raw()),
-        other => format!("{other}: {}", std::error::Error::source(other).map(ToString::to_string).unwrap_or_default()),
-    };
-    StoreError::Backend { message, retryable }
+/// A failed call: the environment, classified once from the service's error code.
+fn backend<E>(call: &str, table: &str, e: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    StoreError::Backend(crate::fault::from_sdk(format!("DynamoDB {call} on table {table}"), e))
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -124,7 +113,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| backend("GetItem", self.table(space), e))?;
         out.item.as_ref().map(|item| Self::record(space, key, item)).transpose()
     }
 
@@ -166,7 +155,7 @@ impl DynamoStore {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Err(StoreError::Conflict { space: space.as_str(), key: key.to_owned() })
             }
-            Err(e) => Err(backend(e)),
+            Err(e) => Err(backend("PutItem", self.table(space), e)),
         }
     }
 }
@@ -237,7 +226,7 @@ impl Store for DynamoStore {
                         .send()
                         .await
                         .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
-                        .map_err(backend)?
+                        .map_err(|e| backend("Scan", &self.alerts_table, e))?
                 } else {
                     let mut q = self
                         .client
@@ -252,7 +241,10 @@ impl Store for DynamoStore {
                         q.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                             .expression_attribute_values(":prefix", s(prefix))
                     };
-                    q.send().await.map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key)).map_err(backend)?
+                    q.send()
+                        .await
+                        .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
+                        .map_err(|e| backend("Query", &self.state_table, e))?
                 };
                 for item in &page.0 {
                     let key = match item.get(if space == Space::Alert { "alert_id" } else { "sk" }) {
@@ -285,7 +277,7 @@ impl Store for DynamoStore {
                 .set_key(Some(self.key(space, key)))
                 .send()
                 .await
-                .map_err(backend)?;
+                .map_err(|e| backend("DeleteItem", self.table(space), e))?;
             Ok(())
         })
     }

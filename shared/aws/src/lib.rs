@@ -1,9 +1,12 @@
 //! Ingress Sentinel on AWS.
 //!
 //! The engine's ports on the real services: [`DynamoStore`] (state and the
-//! alerts table), [`SnsSink`] (alert publication) and [`open_object`] (S3
-//! objects streamed into the decoder), plus the Lambda handlers the function
-//! crates run ([`handler`]). Every client comes from one
+//! alerts table), [`SnsSink`] (alert publication), [`EvidenceBucket`]
+//! (quarantined records and the raw events behind alerts) and
+//! [`open_object`] (S3 objects streamed into the decoder, resumed where a
+//! body breaks), plus the Lambda handlers the function crates run
+//! ([`handler`]). Every SDK error becomes a [`sentinel_core::fault::Fault`]
+//! classified once from its error code ([`fault`]). Every client comes from one
 //! [`aws_config::SdkConfig`], so `AWS_ENDPOINT_URL` points all of them at an
 //! emulator without a code path of its own.
 //!
@@ -13,12 +16,16 @@
 
 pub mod config;
 mod dynamo;
+mod evidence;
+pub mod fault;
 pub mod handler;
+pub mod metrics;
 mod s3;
 mod sns;
 
 pub use dynamo::DynamoStore;
-pub use s3::open_object;
+pub use evidence::EvidenceBucket;
+pub use s3::{ObjectReader, ObjectVersion, Opened, open_object};
 pub use sns::{SnsSink, message_attributes, shorten};
 
 /// Loads the shared SDK configuration: region, credentials, endpoint

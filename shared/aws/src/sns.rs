@@ -8,7 +8,7 @@
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 use sentinel_core::alert::Alert;
-use sentinel_core::store::{AlertSink, SinkError};
+use sentinel_core::fault::Fault;
 use serde_json::{Value, json};
 use tokio::runtime::Handle;
 
@@ -103,17 +103,18 @@ fn subject(alert: &Alert) -> String {
     clean.chars().take(100).collect()
 }
 
-impl AlertSink for SnsSink {
-    fn publish(&mut self, alert: &Alert) -> Result<(), SinkError> {
+impl SnsSink {
+    /// Publishes one alert revision. Call from a blocking thread.
+    pub fn publish(&self, alert: &Alert) -> Result<(), Fault> {
         let body = shorten(alert, &self.alerts_table);
         let mut request = self.client.publish().topic_arn(&self.topic_arn).subject(subject(alert)).message(body);
         for (k, v) in message_attributes(alert) {
             request = request.message_attributes(k, v);
         }
-        self.handle.block_on(request.send()).map(|_| ()).map_err(|e| SinkError {
-            alert_id: alert.alert_id.clone(),
-            message: format!("{e}: {:?}", std::error::Error::source(&e)),
-            retryable: true,
+        self.handle.block_on(request.send()).map(|_| ()).map_err(|e| {
+            let operation =
+                format!("SNS Publish of alert {} rev {} to {}", alert.alert_id, alert.revision, self.topic_arn);
+            crate::fault::from_sdk(operation, e)
         })
     }
 }

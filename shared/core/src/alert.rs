@@ -18,6 +18,14 @@ use crate::text::escape_markup;
 /// The contract version.
 pub const SCHEMA_VERSION: &str = "1.0";
 
+/// Most signals one alert holds; an incident with more continues in a new alert.
+pub const MAX_SIGNALS: usize = 256;
+
+/// Most bytes of JSON one alert takes: it must fit a DynamoDB item (400 KB)
+/// beside its reporting attributes, and an SNS message (256 KB) beside its
+/// message attributes.
+pub const ALERT_BUDGET: usize = 192 * 1024;
+
 /// An object an alert is about.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Resource {
@@ -113,6 +121,9 @@ pub struct Alert {
     pub approved: bool,
     /// Every audit id involved.
     pub audit_ids: Vec<String>,
+    /// The alert this one continues: the incident's earlier alert, full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continues: Option<String>,
 }
 
 /// An actor's open incident: which alert it is, and when it last grew.
@@ -172,21 +183,39 @@ impl Alert {
             signals: Vec::new(),
             approved,
             audit_ids: Vec::new(),
+            continues: None,
         };
         alert.absorb(signals, approved);
         alert.revision = 1;
         Some(alert)
     }
 
+    /// True if `signal` is in the alert already (same rule, event and object).
+    pub fn holds(&self, signal: &Signal) -> bool {
+        self.signals
+            .iter()
+            .any(|o| o.rule == signal.rule && o.audit_id == signal.audit_id && o.resource == signal.resource)
+    }
+
+    /// True if the signals the alert does not hold yet fit in it, within
+    /// [`MAX_SIGNALS`] and [`ALERT_BUDGET`].
+    pub fn has_room_for(&self, signals: &[Signal]) -> bool {
+        let fresh: Vec<&Signal> = signals.iter().filter(|s| !self.holds(s)).collect();
+        if fresh.is_empty() {
+            return true;
+        }
+        // Each signal adds itself, its object and its audit id at most.
+        let added: usize = fresh
+            .iter()
+            .map(|s| crate::bound::size_of(s) + crate::bound::size_of(&s.resource) + s.audit_id.len() + 8)
+            .sum();
+        self.signals.len() + fresh.len() <= MAX_SIGNALS && crate::bound::size_of(self) + added <= ALERT_BUDGET
+    }
+
     /// Merges signals in; returns false (and changes nothing) when every one
     /// is already there, as on a retry or rerun.
     pub fn merge(&mut self, signals: Vec<Signal>, approved: bool, actor: &Actor) -> bool {
-        let fresh: Vec<Signal> = signals
-            .into_iter()
-            .filter(|s| {
-                !self.signals.iter().any(|o| o.rule == s.rule && o.audit_id == s.audit_id && o.resource == s.resource)
-            })
-            .collect();
+        let fresh: Vec<Signal> = signals.into_iter().filter(|s| !self.holds(s)).collect();
         if fresh.is_empty() {
             return false;
         }

@@ -341,4 +341,16 @@ impl AuditEvent {
     pub fn verb(&self) -> Verb {
         Verb::parse(&self.verb)
     }
+
+    /// The object's `resourceVersion` after the write, from the response body
+    /// (a request body carries the version the client read, not the new one).
+    /// `None` when not logged or not a number (it is opaque to clients, but
+    /// an etcd revision on every API server EKS runs).
+    pub fn resource_version(&self) -> Option<u64> {
+        let body = self.response_object.as_ref()?;
+        if body.get("kind").and_then(Value::as_str) == Some("Status") {
+            return None;
+        }
+        body.pointer("/metadata/resourceVersion")?.as_str()?.parse().ok()
+    }
 }

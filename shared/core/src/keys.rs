@@ -85,6 +85,28 @@ pub fn pending_for(credential: &Credential) -> String {
     format!("{credential}|")
 }
 
+/// Where the raw audit event behind an alert is kept, in the evidence bucket
+/// or directory: `events/<cluster>/<audit id>.json`.
+pub fn kept_event(cluster: &str, audit_id: &str) -> String {
+    format!("events/{}/{}.json", safe_name(cluster), safe_name(audit_id))
+}
+
+/// Where a quarantined record is kept: `quarantine/<id>.json` describes it,
+/// `quarantine/<id>.bin` holds its bytes.
+pub fn quarantined(id: &str, extension: &str) -> String {
+    format!("quarantine/{}.{extension}", safe_name(id))
+}
+
+/// A name for an id that came from the input, safe as one path segment of a
+/// file or S3 key: kept when plain, else its sha256.
+pub fn safe_name(id: &str) -> String {
+    let plain = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if plain { id.to_owned() } else { format!("sha256-{}", crate::bound::sha256(id.as_bytes())) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +120,14 @@ mod tests {
         let object =
             ObjectKey { cluster: "prod".into(), kind: Kind::Ingress, namespace: "shop".into(), name: "web".into() };
         assert_eq!(object.baseline(), "prod|ingresses|shop|web");
+    }
+
+    #[test]
+    fn names_from_input_cannot_leave_their_folder() {
+        assert_eq!(kept_event("prod", "9a2f-11"), "events/prod/9a2f-11.json");
+        for hostile in ["../../etc/passwd", "a/b", "..", "", "x\ny"] {
+            let name = safe_name(hostile);
+            assert!(name.starts_with("sha256-") && !name.contains('/'), "{hostile:?} -> {name}");
+        }
     }
 }

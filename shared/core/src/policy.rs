@@ -338,6 +338,18 @@ pub struct Pipeline {
     /// Buckets that deliver audit logs or CloudTrail to the product.
     #[serde(default)]
     pub buckets: Vec<Pattern>,
+    /// Accounts whose log groups may deliver audit logs (empty: any). An
+    /// event from another account is quarantined as untrusted.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// How far ahead of its delivery (or of now) an event may be dated
+    /// before it is quarantined as untrusted.
+    #[serde(default = "default_skew")]
+    pub max_clock_skew: Span,
+}
+
+fn default_skew() -> Span {
+    Span(Duration::minutes(5))
 }
 
 fn patterns(list: &[&str]) -> Vec<Pattern> {
@@ -365,6 +377,8 @@ impl Default for Pipeline {
             topics: default_topics(),
             tables: default_product(),
             buckets: Vec::new(),
+            accounts: Vec::new(),
+            max_clock_skew: default_skew(),
         }
     }
 }

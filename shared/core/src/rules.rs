@@ -135,6 +135,8 @@ rules! {
         "CloudTrail shows EKS cluster access granted, changed or removed (access entries, access policies).";
     PipelineTampering = "pipeline.tampering", Critical,
         "CloudTrail shows the audit-log pipeline being disabled or cut.";
+    ForgedEvent = "pipeline.forged-event", High,
+        "An audit event came from a log group or account the stack does not watch, or is dated implausibly far ahead of its delivery: someone may be writing fake audit logs.";
 }
 
 impl fmt::Display for RuleId {

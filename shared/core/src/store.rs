@@ -6,7 +6,9 @@
 //! (baselines, change plans, identity records, correlation state, learned
 //! activity, alerts) is a typed view over it ([`Baselines`], [`Plans`],
 //! [`Identities`], [`Incidents`], [`Activity`], [`AlertStore`]), implemented
-//! once for every store. [`AlertSink`] is where alerts are published.
+//! once for every store. [`Sink`] is where the engine's output goes: alert
+//! revisions, records that cannot be processed, and the raw events behind
+//! alerts.
 //!
 //! Expiry is judged against the time the caller passes, not the wall clock:
 //! a replay of last month's logs must see last month's state.
@@ -18,6 +20,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use sha2::Digest as _;
+
+use crate::decode::{DecodeError, Location};
+use crate::fault::{Fault, FaultClass};
 
 /// The kinds of state, each its own key space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -119,14 +125,9 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
-    /// The backend failed; `retryable` says whether trying again may help.
-    #[error("state store failed: {message}")]
-    Backend {
-        /// What happened.
-        message: String,
-        /// True for throttling, timeouts and other transient faults.
-        retryable: bool,
-    },
+    /// The backend failed: the environment, not the input.
+    #[error(transparent)]
+    Backend(#[from] crate::fault::Fault),
 }
 
 /// A versioned key-value store with conditional writes and expiry.
@@ -329,23 +330,59 @@ impl<S: Store + ?Sized> Plans for S {
     }
 }
 
-/// Where alerts are published (SNS on AWS, standard output locally).
-pub trait AlertSink {
-    /// Publishes one alert revision. Must be safe to call again with the same
-    /// revision: consumers deduplicate by `alert_id` and `revision`.
-    fn publish(&mut self, alert: &crate::alert::Alert) -> Result<(), SinkError>;
+/// Where the engine's output goes: SNS and the evidence bucket on AWS,
+/// standard output and a directory locally. Every call must be safe to make
+/// again with the same arguments: a retried event makes it again.
+pub trait Sink {
+    /// Publishes one alert revision. Consumers deduplicate by `alert_id` and `revision`.
+    fn publish(&mut self, alert: &crate::alert::Alert) -> Result<(), Fault>;
+
+    /// Keeps a record that cannot be processed, with its raw bytes, where a
+    /// person can find it by its source and position.
+    fn quarantine(&mut self, record: &Quarantined<'_>) -> Result<(), Fault>;
+
+    /// Keeps the raw audit event behind an alert, retrievable by its audit id
+    /// (alerts carry only bounded evidence).
+    fn keep_event(&mut self, cluster: &str, audit_id: &str, raw: &[u8]) -> Result<(), Fault>;
 }
 
-/// A publication failure.
-#[derive(Debug, thiserror::Error)]
-#[error("publishing alert {alert_id} failed: {message}")]
-pub struct SinkError {
-    /// The alert.
-    pub alert_id: String,
-    /// What happened.
-    pub message: String,
-    /// True when trying again may help.
-    pub retryable: bool,
+/// A record that could not be processed, as it is kept.
+#[derive(Clone, Copy, Debug)]
+pub struct Quarantined<'a> {
+    /// Where it was read: the input, and the position inside it.
+    pub location: &'a Location,
+    /// Why it could not be processed.
+    pub reason: &'a str,
+    /// Its bytes, as far as they were read. `None` when the input itself is
+    /// what is damaged (it stays where it is) or the record was too large to hold.
+    pub raw: Option<&'a [u8]>,
+}
+
+impl<'a> Quarantined<'a> {
+    /// The quarantine of a decoding failure; `reason` is its text.
+    pub fn of(error: &'a DecodeError, reason: &'a str) -> Self {
+        Self { location: &error.location, reason, raw: error.raw.as_deref() }
+    }
+
+    /// A key for it that is the same on every retry: its input, position and reason, hashed.
+    pub fn key(&self) -> String {
+        let mut hash = sha2::Sha256::new();
+        for part in [self.location.input.as_bytes(), self.location.at.as_bytes(), self.reason.as_bytes()] {
+            hash.update(part);
+            hash.update([0]);
+        }
+        hex::encode(hash.finalize())
+    }
+
+    /// What is known of it, as kept beside its bytes.
+    pub fn describe(&self) -> Value {
+        serde_json::json!({
+            "input": self.location.input,
+            "position": self.location.at,
+            "reason": self.reason,
+            "raw_bytes": self.raw.map(<[u8]>::len),
+        })
+    }
 }
 
 type Records = BTreeMap<(Space, String), Record>;
@@ -365,7 +402,7 @@ impl MemoryStore {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Records>, StoreError> {
         self.records
             .lock()
-            .map_err(|_| StoreError::Backend { message: "memory store lock poisoned".into(), retryable: false })
+            .map_err(|_| StoreError::Backend(Fault::new(FaultClass::Other, "memory store", "lock poisoned by a panic")))
     }
 }
 

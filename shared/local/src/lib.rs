@@ -21,6 +21,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use sentinel_core::fault::{Fault, FaultClass};
 use sentinel_core::store::{Expect, Record, Space, Store, StoreError, next_version};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,8 +42,9 @@ pub struct FileStore {
     db: Database,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend { message: e.to_string(), retryable: false }
+/// A failure of the state file: the disk, not the input.
+fn backend(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Backend(Fault::new(FaultClass::Io, "state file", e.into()))
 }
 
 fn full_key(space: Space, key: &str) -> String {
@@ -65,7 +67,9 @@ impl FileStore {
     /// Opens (or creates) the state file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let db = Database::create(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
+        let db = Database::create(path).map_err(|e| {
+            StoreError::Backend(Fault::new(FaultClass::Io, format!("opening state file {}", path.display()), e))
+        })?;
         let tx = db.begin_write().map_err(backend)?;
         tx.open_table(TABLE).map_err(backend)?;
         tx.commit().map_err(backend)?;
@@ -121,7 +125,8 @@ impl Store for FileStore {
                 None => None,
             };
             let version = next_version(space, key, current.as_ref(), expect, now)?;
-            let bytes = serde_json::to_vec(&Stored { value: value.clone(), version, expires_at }).map_err(backend)?;
+            let bytes = serde_json::to_vec(&Stored { value: value.clone(), version, expires_at })
+                .map_err(|source| StoreError::Corrupt { space: space.as_str(), key: key.to_owned(), source })?;
             table.insert(k.as_str(), bytes.as_slice()).map_err(backend)?;
             version
         };

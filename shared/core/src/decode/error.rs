@@ -41,6 +41,25 @@ pub struct DecodeError {
     pub location: Location,
     /// What happened.
     pub kind: ErrorKind,
+    /// The bytes that could not be decoded, as far as they were read: the
+    /// record, or the Lambda payload a damaged stream came in. `None` when
+    /// the input itself is the damaged stream (it stays where it is) or the
+    /// record was too large to keep.
+    pub raw: Option<Vec<u8>>,
+}
+
+/// The input's own reader failed (a network or disk error, not bad data):
+/// decoding stopped there, and the input must be read again.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: reading failed after {offset} bytes: {source}")]
+pub struct ReadError {
+    /// The input.
+    pub location: Location,
+    /// Bytes of the input read before it failed.
+    pub offset: u64,
+    /// The reader's error.
+    #[source]
+    pub source: std::io::Error,
 }
 
 /// What went wrong while decoding.

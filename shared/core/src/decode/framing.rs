@@ -94,11 +94,11 @@ fn line_of(bytes: &[u8]) -> &[u8] {
 }
 
 /// Splits a CloudWatch Logs export line `<RFC 3339 time> <message>` into its parts.
-pub(crate) fn split_export_line(line: &[u8]) -> Option<(&str, &[u8])> {
+pub(crate) fn split_export_line(line: &[u8]) -> Option<(chrono::DateTime<chrono::Utc>, &[u8])> {
     let space = memchr(b' ', line)?;
     let stamp = std::str::from_utf8(&line[..space]).ok()?;
-    chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
-    Some((stamp, &line[space + 1..]))
+    let time = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+    Some((time.to_utc(), &line[space + 1..]))
 }
 
 /// The keys of an object's top level, and where the object ends if the
@@ -190,8 +190,9 @@ pub(crate) enum Item<'b> {
     /// A whole record; `offset` is its first byte in the decompressed stream,
     /// `line` its 1-based line number where lines are counted.
     Record { offset: u64, line: u64, bytes: &'b [u8] },
-    /// A record that cannot be used; reading continues after it.
-    Bad { offset: u64, line: u64, error: super::error::ErrorKind },
+    /// A record that cannot be used; reading continues after it. `bytes`
+    /// holds what was read of it (empty when it was too large to keep).
+    Bad { offset: u64, line: u64, error: super::error::ErrorKind, bytes: &'b [u8] },
 }
 
 /// A reader of records from a decompressed stream.
@@ -270,7 +271,7 @@ impl<R: BufRead> Records for Lines<R> {
         *line += 1;
         if too_long {
             let error = super::error::ErrorKind::RecordTooLarge { size, limit: *max };
-            return Ok(Some(Item::Bad { offset: start, line: *line, error }));
+            return Ok(Some(Item::Bad { offset: start, line: *line, error, bytes: &[] }));
         }
         let bytes = buf.strip_suffix(b"\r").unwrap_or(buf);
         Ok(Some(Item::Record { offset: start, line: *line, bytes }))
@@ -420,6 +421,7 @@ impl<R: BufRead> Records for Values<R> {
                 offset,
                 line,
                 error: super::error::ErrorKind::UnexpectedByte { byte: first },
+                bytes: &[],
             }));
         }
         self.buf.clear();
@@ -429,7 +431,8 @@ impl<R: BufRead> Records for Values<R> {
         loop {
             let chunk = self.reader.fill_buf()?;
             if chunk.is_empty() {
-                return Ok(Some(Item::Bad { offset, line, error: super::error::ErrorKind::Truncated }));
+                let error = super::error::ErrorKind::Truncated;
+                return Ok(Some(Item::Bad { offset, line, error, bytes: &self.buf }));
             }
             let fed = depth.feed(chunk);
             let take = match fed {
@@ -455,7 +458,8 @@ impl<R: BufRead> Records for Values<R> {
                 Fed::Broken(_) => {
                     self.consume(take + 1, newlines + 1);
                     self.resync = self.reader.fill_buf()?.first() != Some(&b'{');
-                    return Ok(Some(Item::Bad { offset, line, error: super::error::ErrorKind::BrokenString }));
+                    let error = super::error::ErrorKind::BrokenString;
+                    return Ok(Some(Item::Bad { offset, line, error, bytes: &self.buf }));
                 }
             }
         }
@@ -464,6 +468,7 @@ impl<R: BufRead> Records for Values<R> {
                 offset,
                 line,
                 error: super::error::ErrorKind::RecordTooLarge { size, limit: self.max },
+                bytes: &[],
             }));
         }
         Ok(Some(Item::Record { offset, line, bytes: &self.buf }))
@@ -553,8 +558,8 @@ mod tests {
 
     #[test]
     fn export_lines_split_at_the_timestamp() {
-        let (stamp, rest) = split_export_line(b"2024-05-01T10:00:00.123456Z {\"a\":1}").unwrap_or_default();
-        assert_eq!(stamp, "2024-05-01T10:00:00.123456Z");
+        let (stamp, rest) = split_export_line(b"2024-05-01T10:00:00.123456Z {\"a\":1}").unwrap();
+        assert_eq!(stamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), "2024-05-01T10:00:00.123456Z");
         assert_eq!(rest, b"{\"a\":1}");
         assert!(split_export_line(b"not-a-time {}").is_none());
     }

@@ -27,16 +27,20 @@ mod error;
 mod framing;
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use base64::Engine as _;
+use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 
 pub use crate::filter::SkipReason;
 pub use compress::Codec;
-pub use error::{DecodeError, ErrorKind, Location};
+pub use error::{DecodeError, ErrorKind, Location, ReadError};
 
 use crate::audit::AuditEvent;
 use crate::filter::{self, Header, Verdict};
@@ -118,6 +122,19 @@ pub struct EventRecord {
     pub location: Location,
     /// The log group and stream it was delivered from, if known.
     pub source: LogSource,
+    /// When the delivery says the event was logged (the CloudWatch Logs event
+    /// timestamp, the export line's time), if it says. Callers may fill it in
+    /// from the S3 object's or the file's time.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The event as logged (its JSON), kept as evidence and for quarantine.
+    pub raw: Box<[u8]>,
+}
+
+impl EventRecord {
+    /// When the change happened: the event's own time, else its delivery's.
+    pub fn time(&self) -> Option<DateTime<Utc>> {
+        self.event.time().or(self.delivered_at)
+    }
 }
 
 /// A CloudTrail event the product acts on.
@@ -228,13 +245,22 @@ impl Counts {
 
 /// Decodes one input read from `reader`, passing relevant events and failures
 /// to `sink`, and returns its counts. `input` names it in every error.
-pub fn decode_reader<R: Read>(input: &str, reader: R, options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
-    decode_any(input, BufReader::with_capacity(compress::BUFFER, reader), options, sink, Mode::Audit)
+///
+/// Bad data is the sink's to hear about ([`Decoded::Failed`]); a failure of
+/// the reader itself (the network, the disk) is not bad data: decoding stops
+/// and it is returned, so the caller can read the input again.
+pub fn decode_reader<R: Read>(
+    input: &str,
+    reader: R,
+    options: &Options,
+    sink: &mut dyn FnMut(Decoded),
+) -> Result<Counts, ReadError> {
+    decode_source(input, reader, options, sink, Mode::Audit)
 }
 
 /// Decodes one input held in memory (a Lambda event payload, a small object).
 pub fn decode_bytes(input: &str, bytes: &[u8], options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
-    decode_any(input, bytes, options, sink, Mode::Audit)
+    decode_any(input, bytes, options, sink, Mode::Audit, None)
 }
 
 /// Decodes one CloudTrail input: S3 log files (`{"Records":[…]}`, gzip),
@@ -247,13 +273,56 @@ pub fn decode_cloudtrail_reader<R: Read>(
     reader: R,
     options: &Options,
     sink: &mut dyn FnMut(Decoded),
-) -> Counts {
-    decode_any(input, BufReader::with_capacity(compress::BUFFER, reader), options, sink, Mode::CloudTrail)
+) -> Result<Counts, ReadError> {
+    decode_source(input, reader, options, sink, Mode::CloudTrail)
+}
+
+/// A reader whose own failures are told apart from the data's: it keeps its
+/// error, so a decompressor's "unexpected end" caused by it is not reported
+/// as a truncated input.
+struct Source<R> {
+    inner: R,
+    read: u64,
+    failed: Rc<RefCell<Option<(u64, std::io::Error)>>>,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.read += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let kind = e.kind();
+                *self.failed.borrow_mut() = Some((self.read, e));
+                Err(std::io::Error::new(kind, "the input's reader failed"))
+            }
+        }
+    }
+}
+
+fn decode_source<R: Read>(
+    input: &str,
+    reader: R,
+    options: &Options,
+    sink: &mut dyn FnMut(Decoded),
+    mode: Mode,
+) -> Result<Counts, ReadError> {
+    let failed = Rc::new(RefCell::new(None));
+    let source = Source { inner: reader, read: 0, failed: Rc::clone(&failed) };
+    let reader = BufReader::with_capacity(compress::BUFFER, source);
+    let counts = decode_any(input, reader, options, sink, mode, Some(&failed));
+    match failed.take() {
+        Some((offset, source)) => Err(ReadError { location: Location::input(Arc::from(input)), offset, source }),
+        None => Ok(counts),
+    }
 }
 
 /// [`decode_cloudtrail_reader`] for an input held in memory.
 pub fn decode_cloudtrail_bytes(input: &str, bytes: &[u8], options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
-    decode_any(input, bytes, options, sink, Mode::CloudTrail)
+    decode_any(input, bytes, options, sink, Mode::CloudTrail, None)
 }
 
 /// What a decoder reads.
@@ -263,17 +332,28 @@ enum Mode {
     CloudTrail,
 }
 
+/// The slot where a [`Source`] keeps its failure.
+type SourceFailure = Rc<RefCell<Option<(u64, std::io::Error)>>>;
+
 fn decode_any<R: BufRead>(
     input: &str,
     reader: R,
     options: &Options,
     sink: &mut dyn FnMut(Decoded),
     mode: Mode,
+    source_failure: Option<&SourceFailure>,
 ) -> Counts {
     let limits = &options.limits;
-    let mut decoder = Decoder { limits, report_skipped: options.report_skipped, sink, counts: Counts::default(), mode };
+    let mut decoder = Decoder {
+        limits,
+        report_skipped: options.report_skipped,
+        sink,
+        counts: Counts::default(),
+        mode,
+        source_failure,
+    };
     let location = Location::input(Arc::from(input));
-    decoder.counts.bytes = decoder.stream(&location, reader, limits.max_decompressed_bytes);
+    decoder.counts.bytes = decoder.stream(&location, reader, limits.max_decompressed_bytes, None);
     decoder.counts
 }
 
@@ -283,6 +363,7 @@ struct Decoder<'a> {
     sink: &'a mut dyn FnMut(Decoded),
     counts: Counts,
     mode: Mode,
+    source_failure: Option<&'a SourceFailure>,
 }
 
 /// A CloudWatch Logs subscription envelope, log messages left as raw JSON strings.
@@ -305,8 +386,19 @@ struct Envelope<'a> {
 struct LogEvent<'a> {
     #[serde(borrow, default)]
     id: Option<Cow<'a, str>>,
+    /// Milliseconds since the epoch, set by the producer of the log event.
+    #[serde(default)]
+    timestamp: Option<i64>,
     #[serde(borrow)]
     message: &'a RawValue,
+}
+
+/// Where one candidate record was delivered from, as the framing says.
+#[derive(Clone, Copy, Default)]
+struct Delivery<'a> {
+    source: Option<&'a LogSource>,
+    event_id: Option<&'a str>,
+    at: Option<DateTime<Utc>>,
 }
 
 #[derive(Deserialize)]
@@ -325,7 +417,7 @@ struct LambdaLogsData<'a> {
 #[derive(Deserialize)]
 struct LambdaRecords<'a> {
     #[serde(borrow, alias = "records", rename = "Records")]
-    records: Vec<LambdaRecord<'a>>,
+    records: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -355,22 +447,32 @@ impl Decoder<'_> {
         }
     }
 
-    fn fail(&mut self, location: Location, kind: ErrorKind, whole_input: bool) {
+    /// Reports a failure. `raw`: the bytes that could not be decoded, as far
+    /// as they are known. A whole-input failure caused by the input's own
+    /// reader is no failure of the data: it is not reported (the caller
+    /// hears of it as a [`ReadError`]).
+    fn fail(&mut self, location: Location, kind: ErrorKind, whole_input: bool, raw: Option<&[u8]>) {
+        if whole_input && self.source_failure.is_some_and(|f| f.borrow().is_some()) {
+            return;
+        }
         if whole_input {
             self.counts.input_errors += 1;
         } else {
             self.counts.records += 1;
             self.counts.malformed += 1;
         }
-        (self.sink)(Decoded::Failed(DecodeError { location, kind }));
+        let raw = raw.map(<[u8]>::to_vec);
+        (self.sink)(Decoded::Failed(DecodeError { location, kind, raw }));
     }
 
-    /// Decompresses, sniffs and splits one stream. Returns the decompressed bytes read.
-    fn stream<R: BufRead>(&mut self, location: &Location, reader: R, limit: u64) -> u64 {
+    /// Decompresses, sniffs and splits one stream. Returns the decompressed
+    /// bytes read. `raw`: the stream's bytes as they arrived, for a payload
+    /// inside an event (quarantined whole if the stream is damaged).
+    fn stream<R: BufRead>(&mut self, location: &Location, reader: R, limit: u64, raw: Option<&[u8]>) -> u64 {
         let compress::Opened { mut reader, why } = match compress::open(reader, limit) {
             Ok(opened) => opened,
             Err(e) => {
-                self.fail(location.clone(), ErrorKind::Io(e), true);
+                self.fail(location.clone(), ErrorKind::Io(e), true, raw);
                 return 0;
             }
         };
@@ -384,26 +486,34 @@ impl Decoder<'_> {
             }
             Err(e) => {
                 let kind = why.explain(e);
-                self.fail(location.child("byte 0"), kind, true);
+                self.fail(location.child("byte 0"), kind, true, raw);
                 return 0;
             }
         };
         match framing {
             Framing::Empty => 0,
             Framing::Unknown(what) => {
-                self.fail(location.clone(), ErrorKind::UnknownFormat(what), true);
+                self.fail(location.clone(), ErrorKind::UnknownFormat(what), true, raw);
                 0
             }
-            Framing::Lines => self.records(location, &why, Lines::new(&mut reader, self.limits.max_record_bytes)),
-            Framing::Values => self.records(location, &why, Values::new(&mut reader, self.limits.max_record_bytes)),
-            Framing::RecordArray => self.record_array(location, &why, reader),
+            Framing::Lines => self.records(location, &why, Lines::new(&mut reader, self.limits.max_record_bytes), raw),
+            Framing::Values => {
+                self.records(location, &why, Values::new(&mut reader, self.limits.max_record_bytes), raw)
+            }
+            Framing::RecordArray => self.record_array(location, &why, reader, raw),
         }
     }
 
     /// Streams the records of one JSON document holding them all (a
     /// CloudTrail file), one record in memory at a time. JSON damage ends the
     /// document: the records before it are kept, the rest is reported.
-    fn record_array<R: BufRead>(&mut self, location: &Location, why: &compress::Explainer, reader: R) -> u64 {
+    fn record_array<R: BufRead>(
+        &mut self,
+        location: &Location,
+        why: &compress::Explainer,
+        reader: R,
+        raw: Option<&[u8]>,
+    ) -> u64 {
         let mut counted = CountingReader { inner: reader, read: 0 };
         let mut de = serde_json::Deserializer::from_reader(&mut counted);
         let mut index = 0usize;
@@ -419,13 +529,19 @@ impl Decoder<'_> {
                 Some(_) => why.explain(std::io::Error::from(e)),
                 None => ErrorKind::Json(e),
             };
-            self.fail(at, kind, true);
+            self.fail(at, kind, true, raw);
         }
         read
     }
 
     /// Reads every record of a split stream. Returns the decompressed bytes read.
-    fn records<R: Records>(&mut self, location: &Location, why: &compress::Explainer, mut reader: R) -> u64 {
+    fn records<R: Records>(
+        &mut self,
+        location: &Location,
+        why: &compress::Explainer,
+        mut reader: R,
+        raw: Option<&[u8]>,
+    ) -> u64 {
         loop {
             match reader.next_item() {
                 Ok(None) => return reader.offset(),
@@ -433,12 +549,13 @@ impl Decoder<'_> {
                     let at = || location.child(R::place(offset, line));
                     if R::LINES { self.line(&at, bytes) } else { self.value(&at(), bytes) }
                 }
-                Ok(Some(Item::Bad { offset, line, error })) => {
-                    self.fail(location.child(R::place(offset, line)), error, false);
+                Ok(Some(Item::Bad { offset, line, error, bytes })) => {
+                    let kept = (!bytes.is_empty()).then_some(bytes);
+                    self.fail(location.child(R::place(offset, line)), error, false, kept);
                 }
                 Err(e) => {
                     let at = location.child(format_args!("decompressed byte {}", reader.offset()));
-                    self.fail(at, why.explain(e), true);
+                    self.fail(at, why.explain(e), true, raw);
                     return reader.offset();
                 }
             }
@@ -452,35 +569,41 @@ impl Decoder<'_> {
             return;
         }
         if trimmed.first() == Some(&b'{') {
-            self.message(trimmed, false, at, &LogSource::default(), None);
-        } else if let Some((_, message)) = framing::split_export_line(trimmed) {
-            self.message(message.trim_ascii(), false, at, &LogSource::default(), None);
+            self.message(trimmed, false, at, Delivery::default());
+        } else if let Some((time, message)) = framing::split_export_line(trimmed) {
+            self.message(message.trim_ascii(), false, at, Delivery { at: Some(time), ..Delivery::default() });
         } else {
-            self.fail(at(), ErrorKind::NotJsonLine, false);
+            self.fail(at(), ErrorKind::NotJsonLine, false, Some(bytes));
         }
     }
 
     /// One JSON object of a values stream.
     fn value(&mut self, location: &Location, bytes: &[u8]) {
         match framing::shape(bytes) {
-            Shape::Event => self.message(bytes, false, &|| location.clone(), &LogSource::default(), None),
+            Shape::Event => self.message(bytes, false, &|| location.clone(), Delivery::default()),
             Shape::Envelope => self.envelope(location, bytes),
             Shape::LambdaLogs => match serde_json::from_slice::<LambdaLogs<'_>>(bytes) {
                 Ok(event) => self.payload(&location.child("awslogs.data"), "awslogs.data", &event.awslogs.data),
-                Err(e) => self.fail(location.clone(), ErrorKind::Json(e), false),
+                Err(e) => self.fail(location.clone(), ErrorKind::Json(e), false, Some(bytes)),
             },
             Shape::Records => match serde_json::from_slice::<LambdaRecords<'_>>(bytes) {
                 Ok(event) => {
-                    for (i, record) in event.records.iter().enumerate() {
-                        self.lambda_record(location, i, record);
+                    for (i, raw) in event.records.iter().enumerate() {
+                        match serde_json::from_str::<LambdaRecord<'_>>(raw.get()) {
+                            Ok(record) => self.lambda_record(location, i, &record, raw.get().as_bytes()),
+                            Err(e) => {
+                                let at = location.child(format_args!("Records[{i}]"));
+                                self.fail(at, ErrorKind::Json(e), false, Some(raw.get().as_bytes()));
+                            }
+                        }
                     }
                 }
-                Err(e) => self.fail(location.clone(), ErrorKind::Json(e), false),
+                Err(e) => self.fail(location.clone(), ErrorKind::Json(e), false, Some(bytes)),
             },
         }
     }
 
-    fn lambda_record(&mut self, location: &Location, i: usize, record: &LambdaRecord<'_>) {
+    fn lambda_record(&mut self, location: &Location, i: usize, record: &LambdaRecord<'_>, raw: &[u8]) {
         if let Some(kinesis) = &record.kinesis {
             let at = location.child(format_args!("Records[{i}].kinesis.data"));
             self.payload(&at, "kinesis.data", &kinesis.data);
@@ -494,24 +617,26 @@ impl Decoder<'_> {
             } else {
                 "a Lambda event record with neither kinesis.data nor data"
             };
-            self.fail(location.child(format_args!("Records[{i}]")), ErrorKind::UnknownFormat(what.into()), true);
+            let at = location.child(format_args!("Records[{i}]"));
+            self.fail(at, ErrorKind::UnknownFormat(what.into()), true, Some(raw));
         }
     }
 
     /// A base64 payload: decoded, then decoded again as a stream of its own.
     fn payload(&mut self, location: &Location, field: &'static str, data: &str) {
+        let raw = Some(data.as_bytes());
         match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
             Ok(bytes) => {
-                self.stream(location, &bytes[..], self.limits.max_payload_bytes);
+                self.stream(location, &bytes[..], self.limits.max_payload_bytes, raw);
             }
-            Err(e) => self.fail(location.clone(), ErrorKind::Base64 { field, message: e.to_string() }, false),
+            Err(e) => self.fail(location.clone(), ErrorKind::Base64 { field, message: e.to_string() }, false, raw),
         }
     }
 
     fn envelope(&mut self, location: &Location, bytes: &[u8]) {
         let envelope = match serde_json::from_slice::<Envelope<'_>>(bytes) {
             Ok(envelope) => envelope,
-            Err(e) => return self.fail(location.clone(), ErrorKind::Json(e), false),
+            Err(e) => return self.fail(location.clone(), ErrorKind::Json(e), false, Some(bytes)),
         };
         if envelope.message_type.as_deref() == Some("CONTROL_MESSAGE") {
             return self.skip(SkipReason::ControlMessage, &|| location.clone());
@@ -525,12 +650,16 @@ impl Decoder<'_> {
         for (i, log_event) in envelope.log_events.iter().enumerate() {
             let raw = log_event.message.get().as_bytes();
             let at = || location.child(format_args!("logEvents[{i}]"));
-            let id = log_event.id.as_deref();
+            let delivery = Delivery {
+                source: Some(&source),
+                event_id: log_event.id.as_deref(),
+                at: log_event.timestamp.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+            };
             match raw.first() {
                 // The usual case: the audit event as a JSON string.
-                Some(b'"') => self.message(raw, true, &at, &source, id),
+                Some(b'"') => self.message(raw, true, &at, delivery),
                 // Tolerated: a producer that embedded the object itself.
-                Some(b'{') => self.message(raw, false, &at, &source, id),
+                Some(b'{') => self.message(raw, false, &at, delivery),
                 _ => self.skip(SkipReason::NotAuditEvent, &at),
             }
         }
@@ -540,7 +669,7 @@ impl Decoder<'_> {
     fn cloudtrail(&mut self, bytes: &[u8], escaped: bool, at: &dyn Fn() -> Location) {
         let json = match unescape(bytes, escaped) {
             Ok(json) => json,
-            Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
+            Err(e) => return self.fail(at(), ErrorKind::Json(e), false, Some(bytes)),
         };
         let json = json.as_ref();
         if !json.trim_ascii_start().starts_with(b"{") {
@@ -548,7 +677,7 @@ impl Decoder<'_> {
         }
         let value: serde_json::Value = match serde_json::from_slice(json) {
             Ok(v) => v,
-            Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
+            Err(e) => return self.fail(at(), ErrorKind::Json(e), false, Some(json)),
         };
         // EventBridge wraps the record in `detail`; digests and insights are not API calls.
         let record =
@@ -569,20 +698,14 @@ impl Decoder<'_> {
                 self.counts.kept += 1;
                 (self.sink)(Decoded::CloudTrail(Box::new(CloudTrailRecord { event, location: at() })));
             }
-            Err(e) => self.fail(at(), ErrorKind::Json(e), false),
+            Err(e) => self.fail(at(), ErrorKind::Json(e), false, Some(json)),
         }
     }
 
     /// One candidate audit event. `escaped`: `bytes` is a JSON string literal
-    /// holding it; `event_id`: its CloudWatch Logs id, copied only if it is kept.
-    fn message(
-        &mut self,
-        bytes: &[u8],
-        escaped: bool,
-        at: &dyn Fn() -> Location,
-        source: &LogSource,
-        event_id: Option<&str>,
-    ) {
+    /// holding it; `delivery`: what the framing says of where and when it was
+    /// logged, copied only if it is kept.
+    fn message(&mut self, bytes: &[u8], escaped: bool, at: &dyn Fn() -> Location, delivery: Delivery<'_>) {
         if self.mode == Mode::CloudTrail {
             return self.cloudtrail(bytes, escaped, at);
         }
@@ -599,12 +722,12 @@ impl Decoder<'_> {
         }
         let json = match unescape(bytes, escaped) {
             Ok(json) => json,
-            Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
+            Err(e) => return self.fail(at(), ErrorKind::Json(e), false, Some(bytes)),
         };
         let json = json.as_ref();
         let verdict = match serde_json::from_slice::<Header<'_>>(json) {
             Ok(header) => filter::judge(&header),
-            Err(e) => return self.fail(at(), ErrorKind::Json(e), false),
+            Err(e) => return self.fail(at(), ErrorKind::Json(e), false, Some(json)),
         };
         let outcome = match verdict {
             Verdict::Skip(reason) => return self.skip(reason, at),
@@ -612,19 +735,32 @@ impl Decoder<'_> {
             Verdict::Denied => Outcome::Denied,
         };
         match serde_json::from_slice::<AuditEvent>(json) {
-            Ok(event) => {
+            Ok(mut event) => {
                 self.counts.records += 1;
                 match outcome {
                     Outcome::Kept => self.counts.kept += 1,
                     Outcome::Denied => self.counts.denied += 1,
                 }
-                let source = LogSource { event_id: event_id.map(str::to_owned), ..source.clone() };
-                let record = EventRecord { event, outcome, location: at(), source };
+                if event.audit_id.is_empty() {
+                    // Without an id, two distinct writes must still be two
+                    // events, and a redelivery of one the same event.
+                    event.audit_id = content_id(json);
+                }
+                let source = delivery.source.cloned().unwrap_or_default();
+                let source = LogSource { event_id: delivery.event_id.map(str::to_owned), ..source };
+                let record =
+                    EventRecord { event, outcome, location: at(), source, delivered_at: delivery.at, raw: json.into() };
                 (self.sink)(Decoded::Event(Box::new(record)));
             }
-            Err(e) => self.fail(at(), ErrorKind::Json(e), false),
+            Err(e) => self.fail(at(), ErrorKind::Json(e), false, Some(json)),
         }
     }
+}
+
+/// The id of an event logged without `auditID`: `sha256:` of its bytes, so
+/// the same bytes delivered twice are one event and different bytes two.
+fn content_id(json: &[u8]) -> String {
+    format!("sha256:{}", &hex::encode(Sha256::digest(json))[..32])
 }
 
 /// The record itself: as given, or unescaped from the JSON string literal holding it.

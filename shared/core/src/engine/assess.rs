@@ -1,22 +1,34 @@
-//! Assessment: what an event changed in its object, and what the content
-//! rules say about that change.
+//! Assessment: where a write goes among its object's writes, what it changed
+//! in the object, and what the content rules say about that change.
 
-use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
 
 use super::Engine;
 use super::context::EventContext;
-use crate::audit::Kind;
-use crate::baseline::{Baseline, ObjectState};
-use crate::ingress::IngressState;
+use crate::audit::{Kind, Verb};
+use crate::baseline::{Baseline, ObjectState, Placement, Predecessor};
 use crate::ingress::diff::diff;
+use crate::ingress::{Backend, IngressState};
 use crate::keys::Used;
 use crate::plan::manifest_digest;
 use crate::rules::{self, Context, Finding, RuleId};
 use crate::store::{Baselines, Store, StoreError};
 
-/// What one event is, once looked at.
+/// What an event is to the engine.
+pub(super) enum Look {
+    /// An object the engine does not track (a Secret no Ingress uses, another ConfigMap).
+    Untracked,
+    /// Applied already: its audit id is in the object's baseline.
+    Duplicate,
+    /// A write to judge.
+    Change(Box<Assessment>),
+}
+
+/// What one write is, once looked at.
 pub(super) struct Assessment {
-    /// The object as it stands after the write.
+    /// The object as it stands after the write, as it is kept.
     pub new_state: ObjectState,
     /// The change matters for judgement.
     pub material: bool,
@@ -24,72 +36,132 @@ pub(super) struct Assessment {
     pub findings: Vec<Finding>,
     /// `sha256:` of the new Ingress state, for plan digests.
     pub digest: Option<String>,
-    /// The previous baseline and its version.
-    pub previous: Option<(Baseline, u64)>,
+    /// The object's baseline as stored, and its version.
+    pub baseline: Option<(Baseline, u64)>,
+    /// Where the write goes among those remembered.
+    pub index: usize,
+    /// No remembered write came after it: it moves the baseline.
+    pub newest: bool,
+    /// What the write before it left.
+    pub predecessor: Predecessor,
     /// Judge windows through the secret-rotation rule instead of change.out-of-window.
     pub secret: bool,
+    /// What every signal of the write says besides its own evidence.
+    pub notes: Map<String, Value>,
 }
 
 impl Assessment {
-    fn new(previous: Option<(Baseline, u64)>) -> Self {
-        Self {
-            new_state: ObjectState::Opaque,
-            material: true,
-            findings: Vec::new(),
-            digest: None,
-            previous,
-            secret: false,
-        }
-    }
-
-    /// The state the object was last seen in.
+    /// The state the write was made to: what the write before it left.
     pub fn previous_state(&self) -> Option<&ObjectState> {
-        self.previous.as_ref().map(|(b, _)| &b.seen)
+        match &self.predecessor {
+            Predecessor::Known(state) => Some(state),
+            Predecessor::Nothing | Predecessor::Unknown => None,
+        }
     }
 }
 
 impl<S: Store + ?Sized> Engine<'_, S> {
-    /// Looks at an event: its object, what changed, what the content rules say.
-    /// `None` for objects the engine does not track (Secrets no Ingress uses, other ConfigMaps).
-    pub(super) fn assess(&self, ctx: &EventContext<'_>) -> Result<Option<Assessment>, StoreError> {
+    /// Looks at an event: its object, where it goes among the object's
+    /// writes, what changed, what the content rules say.
+    pub(super) fn assess(&self, ctx: &EventContext<'_>) -> Result<Look, StoreError> {
+        let tracked = match ctx.object.kind {
+            Kind::Secret => !self.users(&ctx.cluster, ctx.namespace(), Used::Secret(ctx.name()), ctx.time)?.is_empty(),
+            Kind::ConfigMap => self.policy.is_controller_configmap(ctx.namespace(), ctx.name()),
+            _ => true,
+        };
+        if !tracked {
+            return Ok(Look::Untracked);
+        }
+        let Some(mut a) = self.place(ctx)? else { return Ok(Look::Duplicate) };
+        let (namespace, name) = (ctx.namespace(), ctx.name());
         match ctx.object.kind {
-            Kind::Ingress => self.assess_ingress(ctx).map(Some),
-            Kind::Service => self.assess_service(ctx).map(Some),
-            Kind::Secret => self.assess_secret(ctx),
-            Kind::ConfigMap => self.assess_configmap(ctx),
+            Kind::Ingress => self.assess_ingress(ctx, &mut a)?,
+            Kind::Service => self.assess_service(ctx, &mut a)?,
+            Kind::Secret => {
+                a.secret = true;
+                a.new_state = opaque(ctx);
+            }
+            Kind::ConfigMap => {
+                a.findings.push(Finding::new(
+                    RuleId::ControllerConfigChanged,
+                    format!("ingress controller ConfigMap {namespace}/{name} {}", ctx.verb.past()),
+                    &json!({"verb": ctx.verb}),
+                ));
+                a.new_state = opaque(ctx);
+            }
             Kind::IngressClass => {
-                let mut a = Assessment::new(self.previous(ctx)?);
                 a.findings.push(Finding::new(
                     RuleId::ClassChanged,
-                    format!(
-                        "IngressClass {} {}: which controller serves the class may change",
-                        ctx.name(),
-                        ctx.verb.past()
-                    ),
+                    format!("IngressClass {name} {}: which controller serves the class may change", ctx.verb.past()),
                     &json!({"verb": ctx.verb, "spec": ctx.record.event.object_after().map(|o| &o["spec"])}),
                 ));
                 a.new_state = opaque(ctx);
-                Ok(Some(a))
             }
             // Gateway API objects: bodies are not logged on EKS, so every write is judged.
-            Kind::Gateway | Kind::HttpRoute => {
-                let mut a = Assessment::new(self.previous(ctx)?);
-                a.new_state = opaque(ctx);
-                Ok(Some(a))
+            Kind::Gateway | Kind::HttpRoute => a.new_state = opaque(ctx),
+        }
+        Ok(Look::Change(Box::new(a)))
+    }
+
+    /// Reads the object's baseline and places the write among its writes;
+    /// `None` for a write applied already.
+    fn place(&self, ctx: &EventContext<'_>) -> Result<Option<Assessment>, StoreError> {
+        let baseline = self.store.baseline(&ctx.object.baseline(), ctx.time)?.map(|v| (v.value, v.version));
+        let version = ctx.record.event.resource_version();
+        let placement = match &baseline {
+            Some((b, _)) => b.place(ctx.audit_id(), version, ctx.time),
+            None => Placement::At { index: 0, newest: true, predecessor: Predecessor::Nothing },
+        };
+        let Placement::At { index, newest, predecessor } = placement else { return Ok(None) };
+        let mut notes = Map::new();
+        if !newest {
+            let later = baseline.as_ref().map_or(0, |(b, _)| b.writes.len().saturating_sub(index));
+            notes.insert(
+                "arrived_late".into(),
+                json!({"later_writes_applied_first": later, "judged_against": "the write before it"}),
+            );
+        }
+        if predecessor == Predecessor::Unknown {
+            notes.insert("predecessor".into(), json!("unknown: the writes before it are no longer kept"));
+        }
+        Ok(Some(Assessment {
+            new_state: ObjectState::Opaque,
+            material: true,
+            findings: Vec::new(),
+            digest: None,
+            baseline,
+            index,
+            newest,
+            predecessor,
+            secret: false,
+            notes,
+        }))
+    }
+
+    fn assess_ingress(&self, ctx: &EventContext<'_>, a: &mut Assessment) -> Result<(), StoreError> {
+        let namespace = ctx.namespace();
+        let body = ctx.record.event.object_after().map(IngressState::from_value);
+        // What the rules ask of the store, read up front so a failure is not lost inside a rule.
+        let mut externals = BTreeMap::new();
+        let mut tls_elsewhere = BTreeSet::new();
+        if let Some(Ok(state)) = &body {
+            for backend in state.backends() {
+                if let Backend::Service { name, .. } = backend
+                    && let Some(target) = self.external_name(&ctx.cluster, namespace, name, ctx.time)?
+                {
+                    externals.insert(name.clone(), target);
+                }
+            }
+            let key = ctx.object.baseline();
+            for host in state.hosts().flatten() {
+                if self.tls_elsewhere(&ctx.cluster, host, &key, ctx.time)? {
+                    tls_elsewhere.insert(host.to_owned());
+                }
             }
         }
-    }
-
-    fn previous(&self, ctx: &EventContext<'_>) -> Result<Option<(Baseline, u64)>, StoreError> {
-        Ok(self.store.baseline(&ctx.object.baseline(), ctx.time)?.map(|v| (v.value, v.version)))
-    }
-
-    fn assess_ingress(&self, ctx: &EventContext<'_>) -> Result<Assessment, StoreError> {
-        let mut a = Assessment::new(self.previous(ctx)?);
-        let namespace = ctx.namespace();
         let known = self.policy.known_hosts(namespace);
         let known_host = |h: &str| known.as_ref().is_some_and(|ps| ps.iter().any(|p| p.matches(h)));
-        let external = |svc: &str| self.external_name(&ctx.cluster, namespace, svc, ctx.time);
+        let external = |svc: &str| externals.get(svc).cloned();
         let rules_ctx = Context {
             known_host: known.as_ref().map(|_| &known_host as &dyn Fn(&str) -> bool),
             external_name: &external,
@@ -101,31 +173,35 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 format!("Ingress {namespace}/{} deleted", ctx.name()),
                 &json!({"last_known": a.previous_state()}),
             ));
-        } else if let Some(Ok(state)) = ctx.record.event.object_after().map(IngressState::from_value) {
-            a.digest = Some(manifest_digest(&state));
+        } else if let Some(Ok(full)) = body {
+            a.digest = Some(manifest_digest(&full));
+            // Compared in the form it is kept in, so a value cut on both sides is equal.
+            let kept = ObjectState::Ingress(full.clone()).bounded();
+            let state = match &kept {
+                ObjectState::Ingress(s) => s,
+                _ => &full,
+            };
             match a.previous_state() {
                 Some(ObjectState::Ingress(old)) => {
-                    let changes = diff(old, &state);
+                    let changes = diff(old, state);
                     a.material = changes.iter().any(rules::is_material);
                     a.findings = changes.iter().flat_map(|c| rules::findings(c, &rules_ctx)).collect();
                 }
                 _ => {
-                    let key = ctx.object.baseline();
-                    let tls_elsewhere = |host: &str| self.tls_elsewhere(&ctx.cluster, host, &key, ctx.time);
+                    let tls_elsewhere = |host: &str| tls_elsewhere.contains(host);
                     // A create is a change; a first sight of an older object is not.
-                    a.material = ctx.verb == crate::audit::Verb::Create;
-                    a.findings = rules::first_sight(&state, &rules_ctx, &tls_elsewhere, a.material);
+                    a.material = ctx.verb == Verb::Create;
+                    a.findings = rules::first_sight(state, &rules_ctx, &tls_elsewhere, a.material);
                 }
             }
-            a.new_state = ObjectState::Ingress(state);
+            a.new_state = kept;
         }
         // A patch logged without its result: the write is judged, and the
         // next write is compared with nothing rather than with a guess.
-        Ok(a)
+        Ok(())
     }
 
-    fn assess_service(&self, ctx: &EventContext<'_>) -> Result<Assessment, StoreError> {
-        let mut a = Assessment::new(self.previous(ctx)?);
+    fn assess_service(&self, ctx: &EventContext<'_>, a: &mut Assessment) -> Result<(), StoreError> {
         let body = ctx.record.event.object_after();
         let field = |f: &str| body.and_then(|b| b["spec"][f].as_str()).map(str::to_owned);
         a.new_state = if ctx.verb.is_delete() {
@@ -151,32 +227,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 a.material = true;
             }
         }
-        Ok(a)
-    }
-
-    fn assess_secret(&self, ctx: &EventContext<'_>) -> Result<Option<Assessment>, StoreError> {
-        if self.users(&ctx.cluster, ctx.namespace(), Used::Secret(ctx.name()), ctx.time)?.is_empty() {
-            return Ok(None);
-        }
-        let mut a = Assessment::new(self.previous(ctx)?);
-        a.secret = true;
-        a.new_state = opaque(ctx);
-        Ok(Some(a))
-    }
-
-    fn assess_configmap(&self, ctx: &EventContext<'_>) -> Result<Option<Assessment>, StoreError> {
-        let (namespace, name) = (ctx.namespace(), ctx.name());
-        if !self.policy.is_controller_configmap(namespace, name) {
-            return Ok(None);
-        }
-        let mut a = Assessment::new(self.previous(ctx)?);
-        a.findings.push(Finding::new(
-            RuleId::ControllerConfigChanged,
-            format!("ingress controller ConfigMap {namespace}/{name} {}", ctx.verb.past()),
-            &json!({"verb": ctx.verb}),
-        ));
-        a.new_state = opaque(ctx);
-        Ok(Some(a))
+        Ok(())
     }
 }
 

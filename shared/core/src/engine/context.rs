@@ -1,6 +1,7 @@
 //! One event as every stage sees it: what was written, where, when, by whom.
 
 use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
 
 use super::Engine;
 use crate::actor::Actor;
@@ -30,6 +31,9 @@ pub(super) struct EventContext<'r> {
     pub actor_key: String,
     /// The write was refused by authorization.
     pub denied: bool,
+    /// What every signal of the event says besides its own evidence (where
+    /// its time came from, that it arrived late).
+    pub notes: Map<String, Value>,
 }
 
 impl EventContext<'_> {
@@ -50,20 +54,41 @@ impl EventContext<'_> {
 }
 
 impl<S: Store + ?Sized> Engine<'_, S> {
+    /// The object an event writes; `None` for an object of no tracked kind.
+    pub(super) fn object_of(&self, record: &EventRecord) -> Option<ObjectKey> {
+        let object = &record.event.object_ref;
+        Some(ObjectKey {
+            cluster: record.source.cluster().unwrap_or(&self.policy.cluster).to_owned(),
+            kind: object.kind()?,
+            namespace: object.namespace.clone().unwrap_or_default(),
+            name: object.name.clone().unwrap_or_default(),
+        })
+    }
+
+    /// When an event happened: its own time; without one, its delivery's;
+    /// without that, the time this run started. Never the epoch. The note
+    /// says where a time that is not the event's own came from.
+    fn time_of(&self, record: &EventRecord) -> (DateTime<Utc>, Option<Value>) {
+        let why = "the audit event carries no stageTimestamp or requestReceivedTimestamp";
+        match (record.event.time(), record.delivered_at) {
+            (Some(t), _) => (t, None),
+            (None, Some(d)) => (d, Some(json!({"source": "delivery", "reason": why}))),
+            (None, None) => (self.now, Some(json!({"source": "processing", "reason": why}))),
+        }
+    }
+
     /// The context of a relevant event; `None` for an object of no tracked kind.
     pub(super) fn context<'r>(&self, record: &'r EventRecord) -> Result<Option<EventContext<'r>>, StoreError> {
         let event = &record.event;
-        let Some(kind) = event.object_ref.kind() else { return Ok(None) };
-        let time = event.time().unwrap_or(DateTime::UNIX_EPOCH);
-        let cluster = record.source.cluster().unwrap_or(&self.policy.cluster).to_owned();
+        let Some(object) = self.object_of(record) else { return Ok(None) };
+        let (time, time_note) = self.time_of(record);
+        let cluster = object.cluster.clone();
         let actor = self.resolve(Actor::from_event(event), time)?;
         let actor_key = actor.key(|s| self.policy.is_generic_session(s));
-        let object = ObjectKey {
-            cluster: cluster.clone(),
-            kind,
-            namespace: event.object_ref.namespace.clone().unwrap_or_default(),
-            name: event.object_ref.name.clone().unwrap_or_default(),
-        };
+        let mut notes = Map::new();
+        if let Some(note) = time_note {
+            notes.insert("event_time".into(), note);
+        }
         let resource = Resource {
             kind: event.object_ref.resource.clone(),
             namespace: event.object_ref.namespace.clone(),
@@ -79,6 +104,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             actor,
             actor_key,
             denied: record.outcome == Outcome::Denied,
+            notes,
         }))
     }
 

@@ -1,7 +1,10 @@
 //! Correlation and publication: findings become signals (policy severities,
-//! sensitive namespaces, suppressions), signals join the actor's open
-//! incident, and each new revision of its alert is recorded, published, and
-//! only then marked published, so a crash in between republishes, never skips.
+//! sensitive namespaces, suppressions, bounded evidence), signals join the
+//! actor's open incident, and each new revision of its alert is recorded,
+//! published, and only then marked published, so a crash in between
+//! republishes, never skips. An incident whose alert is full continues in a
+//! new alert that names the one before it, so no alert outgrows a DynamoDB
+//! item or an SNS message.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -12,11 +15,15 @@ use super::judge::Verdict;
 use super::{Engine, EngineError};
 use crate::actor::Actor;
 use crate::alert::{Alert, AlertRecord, IdentityStatus, Incident, Resource, Signal};
-use crate::baseline::{Baseline, ObjectState};
+use crate::baseline::ObjectState;
+use crate::bound;
 use crate::ingress::diff::diff;
 use crate::keys;
 use crate::rules::{Finding, RuleId};
-use crate::store::{AlertSink, AlertStore, Expect, Incidents, Store, Versioned};
+use crate::store::{AlertStore, Expect, Incidents, Sink, Store, Versioned};
+
+/// The longest summary kept.
+const SUMMARY: usize = 512;
 
 /// Whose signals these are, as correlation groups and alerts name them.
 #[derive(Clone, Copy)]
@@ -39,14 +46,19 @@ impl<'a> Attribution<'a> {
 
 impl<S: Store + ?Sized> Engine<'_, S> {
     /// A write refused by authorization: a signal on its own.
-    pub(super) fn denied(&mut self, ctx: &EventContext<'_>, sink: &mut dyn AlertSink) -> Result<(), EngineError> {
+    pub(super) fn denied(&mut self, ctx: &EventContext<'_>, sink: &mut dyn Sink) -> Result<(), EngineError> {
         let event = &ctx.record.event;
         let finding = Finding::new(
             RuleId::Denied,
             format!("{} of {} refused by authorization", event.verb, object_text(&ctx.resource)),
             &json!({"verb": event.verb, "status": event.response_status}),
         );
-        let signals: Vec<Signal> = self.signal(finding, &ctx.resource, ctx.audit_id(), ctx.time).into_iter().collect();
+        let mut signals: Vec<Signal> =
+            self.signal(finding, &ctx.resource, ctx.audit_id(), ctx.time).into_iter().collect();
+        note(&mut signals, &ctx.notes);
+        if !signals.is_empty() {
+            sink.keep_event(&ctx.cluster, ctx.audit_id(), &ctx.record.raw)?;
+        }
         let by = Attribution::of(ctx, self.identity_status(&ctx.actor));
         self.correlate(&by, signals, false, ctx.time, sink).map(|_| ())
     }
@@ -58,26 +70,27 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         ctx: &EventContext<'_>,
         a: &Assessment,
         verdict: Verdict,
-        sink: &mut dyn AlertSink,
+        sink: &mut dyn Sink,
     ) -> Result<bool, EngineError> {
         let findings = a.findings.iter().cloned().chain(verdict.findings);
         let mut signals: Vec<Signal> =
             findings.filter_map(|f| self.signal(f, &ctx.resource, ctx.audit_id(), ctx.time)).collect();
-        // Drift from the last approved state shows what an incident adds up to.
-        let drift = match (&a.previous, &a.new_state) {
-            (Some((Baseline { approved: Some(ObjectState::Ingress(from)), .. }, _)), ObjectState::Ingress(to)) => {
-                Some(diff(from, to))
-            }
-            _ => None,
-        };
-        if let Some(d) = &drift {
-            for s in &mut signals {
-                if let Some(obj) = s.evidence.as_object_mut() {
-                    obj.insert("drift_since_approved".into(), json!(d));
-                }
-            }
+        // Drift from the last approved state shows what an incident adds up
+        // to; once per write (on its first signal), and only for the newest
+        // write: a late one did not leave the object as it now stands.
+        let approved = a.baseline.as_ref().and_then(|(b, _)| b.approved.as_ref());
+        if let (true, Some(ObjectState::Ingress(from)), ObjectState::Ingress(to), Some(first)) =
+            (a.newest, approved, &a.new_state, signals.first_mut())
+            && let Some(obj) = first.evidence.as_object_mut()
+        {
+            obj.insert("drift_since_approved".into(), json!(diff(from, to)));
         }
+        note(&mut signals, &ctx.notes);
+        note(&mut signals, &a.notes);
         let clean = signals.is_empty();
+        if !clean {
+            sink.keep_event(&ctx.cluster, ctx.audit_id(), &ctx.record.raw)?;
+        }
         let mut status = self.identity_status(&ctx.actor);
         let waiting = status == IdentityStatus::Pending && a.material;
         if status == IdentityStatus::Pending && self.policy.identity.unresolved_grace.0.is_zero() {
@@ -115,7 +128,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         Some(Signal {
             rule: f.rule,
             severity,
-            summary: f.summary,
+            summary: bound::line(&f.summary, SUMMARY),
             evidence: f.evidence,
             audit_id: audit_id.to_owned(),
             time,
@@ -130,10 +143,14 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         signals: Vec<Signal>,
         approved: bool,
         time: DateTime<Utc>,
-        sink: &mut dyn AlertSink,
+        sink: &mut dyn Sink,
     ) -> Result<Option<String>, EngineError> {
         if signals.is_empty() {
             return Ok(None);
+        }
+        let mut signals = signals;
+        for s in &mut signals {
+            bound::json(&mut s.evidence, &bound::EVIDENCE);
         }
         let Attribution { cluster, actor, actor_key, status } = *by;
         let window = self.policy.correlation.window.0;
@@ -145,16 +162,18 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             None => None,
         };
         let (alert, record) = match current {
-            Some(record) => {
+            Some(record) if record.value.alert.has_room_for(&signals) => {
                 let mut alert = record.value.alert.clone();
                 alert.merge(signals, approved, actor);
                 (alert, Some(record))
             }
-            None => {
+            current => {
                 let again = signals.clone();
-                let Some(new) = Alert::open(cluster, actor, actor_key, status, signals, approved) else {
+                let Some(mut new) = Alert::open(cluster, actor, actor_key, status, signals, approved) else {
                     return Ok(None);
                 };
+                // The incident's alert is full: this one continues it.
+                new.continues = current.map(|r| r.value.alert.alert_id);
                 // A rerun after the window closed: the alert record knows this incident already.
                 match self.store.stored_alert(&new.alert_id, time)? {
                     Some(known) => {
@@ -181,7 +200,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         alert: &Alert,
         record: Option<Versioned<AlertRecord>>,
         time: DateTime<Utc>,
-        sink: &mut dyn AlertSink,
+        sink: &mut dyn Sink,
     ) -> Result<(), EngineError> {
         let published = record.as_ref().map_or(0, |r| r.value.published_revision);
         if published >= alert.revision {
@@ -207,7 +226,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         &mut self,
         alert_id: &str,
         time: DateTime<Utc>,
-        sink: &mut dyn AlertSink,
+        sink: &mut dyn Sink,
         change: impl FnOnce(&mut Alert),
     ) -> Result<Option<Alert>, EngineError> {
         let Some(record) = self.store.stored_alert(alert_id, time)? else { return Ok(None) };
@@ -221,5 +240,24 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         alert.revision = before.revision + 1;
         self.record_and_publish(&alert, Some(record), time, sink)?;
         Ok(Some(alert))
+    }
+}
+
+/// Adds what every signal of an event says besides its own evidence.
+fn note(signals: &mut [Signal], notes: &serde_json::Map<String, serde_json::Value>) {
+    if notes.is_empty() {
+        return;
+    }
+    for s in signals {
+        if let Some(obj) = s.evidence.as_object_mut() {
+            for (k, v) in notes {
+                obj.insert(k.clone(), v.clone());
+            }
+        } else {
+            let evidence = s.evidence.take();
+            let mut obj = notes.clone();
+            obj.insert("finding".into(), evidence);
+            s.evidence = serde_json::Value::Object(obj);
+        }
     }
 }

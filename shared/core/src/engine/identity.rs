@@ -21,7 +21,7 @@ use crate::cloudtrail::{self, Caller, Meaning};
 use crate::decode::CloudTrailRecord;
 use crate::keys;
 use crate::rules::{Finding, RuleId};
-use crate::store::{AlertSink, Expect, Identities, Incidents, Space, Store, StoreError, Typed};
+use crate::store::{Expect, Identities, Incidents, Sink, Space, Store, StoreError, Typed};
 
 /// How many links of a role chain are followed before giving up.
 const MAX_CHAIN: usize = 8;
@@ -108,11 +108,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
     }
 
     /// Processes one CloudTrail event.
-    pub fn process_cloudtrail(
-        &mut self,
-        record: &CloudTrailRecord,
-        sink: &mut dyn AlertSink,
-    ) -> Result<(), EngineError> {
+    pub fn process_cloudtrail(&mut self, record: &CloudTrailRecord, sink: &mut dyn Sink) -> Result<(), EngineError> {
         let e = &record.event;
         self.stats.events += 1;
         let time = e.event_time;
@@ -148,7 +144,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         rule: RuleId,
         what: String,
         origin: Option<String>,
-        sink: &mut dyn AlertSink,
+        sink: &mut dyn Sink,
     ) -> Result<(), EngineError> {
         let u = &e.user_identity;
         let actor = Actor {
@@ -255,7 +251,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         credential: &Credential,
         identity: &IdentityRecord,
         time: DateTime<Utc>,
-        sink: &mut dyn AlertSink,
+        sink: &mut dyn Sink,
     ) -> Result<(), EngineError> {
         let waiting = self.store.scan_typed::<Pending>(Space::Pending, &keys::pending_for(credential), time)?;
         for (key, pending) in waiting {
@@ -320,7 +316,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
 
     /// Fires `identity.unresolved` for every alert whose wait ended before `now`.
     /// Call it as time advances (before each event in a replay; on each invocation on AWS).
-    pub fn tick(&mut self, now: DateTime<Utc>, sink: &mut dyn AlertSink) -> Result<(), EngineError> {
+    pub fn tick(&mut self, now: DateTime<Utc>, sink: &mut dyn Sink) -> Result<(), EngineError> {
         if let Some(next) = self.next_deadline
             && next.is_none_or(|d| d > now)
         {

@@ -18,31 +18,32 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         namespace: &str,
         service: &str,
         time: DateTime<Utc>,
-    ) -> Option<String> {
+    ) -> Result<Option<String>, StoreError> {
         let key = ObjectKey {
             cluster: cluster.to_owned(),
             kind: crate::audit::Kind::Service,
             namespace: namespace.to_owned(),
             name: service.to_owned(),
         };
-        match self.store.baseline(&key.baseline(), time) {
-            Ok(Some(b)) => match b.value.seen {
-                ObjectState::Service { service_type: Some(t), external_name } if t == "ExternalName" => {
-                    Some(external_name.unwrap_or_default())
-                }
-                _ => None,
-            },
+        let Some(baseline) = self.store.baseline(&key.baseline(), time)? else { return Ok(None) };
+        Ok(match baseline.value.seen() {
+            Some(ObjectState::Service { service_type: Some(t), external_name }) if t == "ExternalName" => {
+                Some(external_name.clone().unwrap_or_default())
+            }
             _ => None,
-        }
+        })
     }
 
-    /// True if another Ingress serves `host` over TLS.
-    pub(super) fn tls_elsewhere(&self, cluster: &str, host: &str, own_key: &str, time: DateTime<Utc>) -> bool {
-        self.store
-            .get_typed::<Vec<String>>(Space::Index, &keys::tls_host(cluster, host), time)
-            .ok()
-            .flatten()
-            .is_some_and(|v| v.value.iter().any(|k| k != own_key))
+    /// True if another Ingress than `own_key` serves `host` over TLS.
+    pub(super) fn tls_elsewhere(
+        &self,
+        cluster: &str,
+        host: &str,
+        own_key: &str,
+        time: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let users = self.store.get_typed::<Vec<String>>(Space::Index, &keys::tls_host(cluster, host), time)?;
+        Ok(users.is_some_and(|v| v.value.iter().any(|k| k != own_key)))
     }
 
     /// Ingresses (names) of a namespace that use a Secret or Service.

@@ -12,11 +12,18 @@
 //! 4. [`commit`]: only then move the baseline and keep the indexes
 //!    ([`index`]) current.
 //!
-//! That order makes retries safe: an event whose baseline already holds it is
-//! a duplicate and stops at once; one that failed half-way is processed
-//! again, finds its signals already in the incident, and only republishes
-//! what was not yet published. CloudTrail events take their own path
-//! ([`identity`]).
+//! That order makes retries safe: an event whose baseline already holds its
+//! audit id is a duplicate and stops at once; one that failed half-way is
+//! processed again, finds its signals already in the incident, and only
+//! republishes what was not yet published. Events that cannot be trusted (from
+//! a log group or account the stack does not watch, or dated implausibly far
+//! ahead of their delivery) stop before any of this ([`trust`]). CloudTrail
+//! events take their own path ([`identity`]).
+//!
+//! A failure is never swallowed: [`Engine::run`] goes on with the events of
+//! other objects (those of the failed object keep their order: they wait) and
+//! returns every failure, so the caller fails the invocation and AWS delivers
+//! the batch again.
 
 mod assess;
 mod commit;
@@ -25,13 +32,18 @@ mod correlate;
 mod identity;
 mod index;
 mod judge;
+mod trust;
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::decode::{CloudTrailRecord, EventRecord};
+use crate::fault::{Fault, FaultClass};
+use crate::keys::ObjectKey;
 use crate::policy::Policy;
-use crate::store::{AlertSink, SinkError, Store, StoreError};
+use crate::store::{Sink, Store, StoreError};
 
 pub use identity::{Pending, PendingEvent};
 
@@ -40,12 +52,16 @@ pub use identity::{Pending, PendingEvent};
 pub struct Stats {
     /// Events processed.
     pub events: u64,
-    /// Events already applied (duplicates, reruns, stale deliveries).
+    /// Events applied already (the same audit id delivered again).
     pub duplicates: u64,
+    /// Writes that arrived after later writes of their object, judged in their place.
+    pub late: u64,
     /// Writes that changed nothing that matters (churn).
     pub routine: u64,
     /// Material changes judged approved and recorded without alert.
     pub approved: u64,
+    /// Events quarantined as untrustworthy (unwatched source, implausible time).
+    pub quarantined: u64,
     /// Signals raised (after suppression).
     pub signals: u64,
     /// Signals silenced by a suppression.
@@ -61,8 +77,10 @@ impl Stats {
     pub fn merge(&mut self, other: &Stats) {
         self.events += other.events;
         self.duplicates += other.duplicates;
+        self.late += other.late;
         self.routine += other.routine;
         self.approved += other.approved;
+        self.quarantined += other.quarantined;
         self.signals += other.signals;
         self.suppressed += other.suppressed;
         self.alerts_opened += other.alerts_opened;
@@ -70,25 +88,26 @@ impl Stats {
     }
 }
 
-/// Why the engine could not process an event.
+/// Why the engine could not process an event: always the environment (the
+/// store or an output failed), never the input.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Publishing failed.
+    /// Publishing, quarantining or keeping evidence failed.
     #[error(transparent)]
-    Sink(#[from] SinkError),
+    Sink(#[from] Fault),
 }
 
 impl EngineError {
-    /// True when processing the event again may succeed.
-    pub fn retryable(&self) -> bool {
+    /// The kind of failure: a conflict that outlasted its retries counts as
+    /// the store being unavailable; stored state that cannot be read is a defect.
+    pub fn class(&self) -> FaultClass {
         match self {
-            Self::Store(StoreError::Conflict { .. }) => true,
-            Self::Store(StoreError::Backend { retryable, .. }) => *retryable,
-            Self::Store(StoreError::Corrupt { .. }) => false,
-            Self::Sink(e) => e.retryable,
+            Self::Store(StoreError::Backend(f)) | Self::Sink(f) => f.class,
+            Self::Store(StoreError::Conflict { .. }) => FaultClass::Unavailable,
+            Self::Store(StoreError::Corrupt { .. }) => FaultClass::Other,
         }
     }
 }
@@ -104,6 +123,39 @@ pub struct RunError {
     pub source: EngineError,
 }
 
+/// Every failure of a run, and the events left for the next delivery.
+#[derive(Debug)]
+pub struct RunFailures {
+    /// The events that failed, in order.
+    pub failed: Vec<RunError>,
+    /// Events not processed: an earlier event of the same object failed, or time ran out.
+    pub waiting: Vec<String>,
+    /// The run stopped because its caller ran out of time.
+    pub out_of_time: bool,
+}
+
+impl std::fmt::Display for RunFailures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} event(s) failed, {} left for the next delivery", self.failed.len(), self.waiting.len())?;
+        if self.out_of_time {
+            f.write_str(" (time ran out)")?;
+        }
+        if let Some(first) = self.failed.first() {
+            write!(f, "; first: {}", crate::fault::chain(first))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RunFailures {}
+
+impl RunFailures {
+    /// The class of the first failure.
+    pub fn class(&self) -> FaultClass {
+        self.failed.first().map_or(FaultClass::Other, |e| e.source.class())
+    }
+}
+
 /// How often a conflicting concurrent write is retried before giving up.
 const CONFLICT_RETRIES: usize = 5;
 
@@ -114,12 +166,20 @@ pub struct Engine<'a, S: Store + ?Sized> {
     stats: Stats,
     /// The earliest deadline among alerts waiting for CloudTrail, once known.
     next_deadline: Option<Option<DateTime<Utc>>>,
+    /// The time the run started: the date of an event that has no other.
+    now: DateTime<Utc>,
 }
 
 impl<'a, S: Store + ?Sized> Engine<'a, S> {
     /// An engine for one run (a replay, a Lambda invocation).
     pub fn new(policy: &'a Policy, store: &'a S) -> Self {
-        Self { policy, store, stats: Stats::default(), next_deadline: None }
+        Self { policy, store, stats: Stats::default(), next_deadline: None, now: Utc::now() }
+    }
+
+    /// The same engine with another idea of the current time (for tests and replays).
+    pub fn at(mut self, now: DateTime<Utc>) -> Self {
+        self.now = now;
+        self
     }
 
     /// What has been counted so far.
@@ -130,39 +190,79 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
     /// Processes audit and CloudTrail events together in time order
     /// (CloudTrail first on a tie: credentials are issued before they are
     /// used), advancing the clock for alerts that wait on CloudTrail.
+    ///
+    /// A failed event does not stop the run: later events of the same object
+    /// wait (they keep their order for the next delivery); every other event
+    /// is processed. Every failure is returned.
     pub fn run(
         &mut self,
         audit: &[EventRecord],
         cloudtrail: &[CloudTrailRecord],
-        sink: &mut dyn AlertSink,
-    ) -> Result<(), RunError> {
+        sink: &mut dyn Sink,
+    ) -> Result<(), RunFailures> {
+        self.run_while(audit, cloudtrail, sink, &mut || true)
+    }
+
+    /// [`Engine::run`], stopping before an event once `keep_going` says no
+    /// (a Lambda function's time running out); what is left is returned as waiting.
+    pub fn run_while(
+        &mut self,
+        audit: &[EventRecord],
+        cloudtrail: &[CloudTrailRecord],
+        sink: &mut dyn Sink,
+        keep_going: &mut dyn FnMut() -> bool,
+    ) -> Result<(), RunFailures> {
+        let mut failures = RunFailures { failed: Vec::new(), waiting: Vec::new(), out_of_time: false };
+        let mut blocked: BTreeSet<ObjectKey> = BTreeSet::new();
         let mut audit = audit.iter().peekable();
         let mut trail = cloudtrail.iter().peekable();
         loop {
+            if (audit.peek().is_some() || trail.peek().is_some()) && !keep_going() {
+                failures.out_of_time = true;
+                failures.waiting.extend(audit.map(|r| format!("audit event {} ({})", r.event.audit_id, r.location)));
+                failures
+                    .waiting
+                    .extend(trail.map(|r| format!("CloudTrail event {} ({})", r.event.event_id, r.location)));
+                break;
+            }
             let take_trail = match (trail.peek(), audit.peek()) {
-                (Some(t), Some(a)) => a.event.time().is_some_and(|at| t.event.event_time <= at),
+                (Some(t), Some(a)) => a.time().is_some_and(|at| t.event.event_time <= at),
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
-                (None, None) => return Ok(()),
+                (None, None) => break,
             };
             if take_trail {
-                let Some(record) = trail.next() else { return Ok(()) };
+                let Some(record) = trail.next() else { break };
                 let at = || format!("CloudTrail event {} ({})", record.event.event_id, record.location);
-                self.tick(record.event.event_time, sink).map_err(|e| RunError { at: at(), source: e })?;
-                self.process_cloudtrail(record, sink).map_err(|e| RunError { at: at(), source: e })?;
-            } else {
-                let Some(record) = audit.next() else { return Ok(()) };
-                let at = || format!("audit event {} ({})", record.event.audit_id, record.location);
-                if let Some(time) = record.event.time() {
-                    self.tick(time, sink).map_err(|e| RunError { at: at(), source: e })?;
+                let result =
+                    self.tick(record.event.event_time, sink).and_then(|()| self.process_cloudtrail(record, sink));
+                if let Err(source) = result {
+                    failures.failed.push(RunError { at: at(), source });
                 }
-                self.process(record, sink).map_err(|e| RunError { at: at(), source: e })?;
+            } else {
+                let Some(record) = audit.next() else { break };
+                let at = || format!("audit event {} ({})", record.event.audit_id, record.location);
+                let object = self.object_of(record);
+                if object.as_ref().is_some_and(|o| blocked.contains(o)) {
+                    failures.waiting.push(at());
+                    continue;
+                }
+                let result = match record.time() {
+                    Some(time) => self.tick(time, sink),
+                    None => Ok(()),
+                }
+                .and_then(|()| self.process(record, sink));
+                if let Err(source) = result {
+                    failures.failed.push(RunError { at: at(), source });
+                    blocked.extend(object);
+                }
             }
         }
+        if failures.failed.is_empty() && !failures.out_of_time { Ok(()) } else { Err(failures) }
     }
 
     /// Processes one relevant audit event, publishing any alert revision to `sink`.
-    pub fn process(&mut self, record: &EventRecord, sink: &mut dyn AlertSink) -> Result<(), EngineError> {
+    pub fn process(&mut self, record: &EventRecord, sink: &mut dyn Sink) -> Result<(), EngineError> {
         self.stats.events += 1;
         let mut attempt = 0;
         loop {
@@ -173,15 +273,24 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
         }
     }
 
-    fn process_once(&mut self, record: &EventRecord, sink: &mut dyn AlertSink) -> Result<(), EngineError> {
+    fn process_once(&mut self, record: &EventRecord, sink: &mut dyn Sink) -> Result<(), EngineError> {
+        if let Some(distrust) = self.distrust(record) {
+            return self.quarantine_untrusted(record, &distrust, sink);
+        }
         let Some(ctx) = self.context(record)? else { return Ok(()) };
         if ctx.denied {
             return self.denied(&ctx, sink);
         }
-        let Some(a) = self.assess(&ctx)? else { return Ok(()) };
-        if a.previous.as_ref().is_some_and(|(b, _)| b.covers(ctx.time, ctx.audit_id())) {
-            self.stats.duplicates += 1;
-            return Ok(());
+        let a = match self.assess(&ctx)? {
+            assess::Look::Untracked => return Ok(()),
+            assess::Look::Duplicate => {
+                self.stats.duplicates += 1;
+                return Ok(());
+            }
+            assess::Look::Change(a) => a,
+        };
+        if !a.newest {
+            self.stats.late += 1;
         }
         if !a.material && a.findings.is_empty() {
             self.stats.routine += 1;
