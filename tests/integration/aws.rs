@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use sentinel_core::store::Plans;
 use sentinel_tests::aws::*;
 use sentinel_tests::cloudtrail as ct;
@@ -36,43 +35,6 @@ fn named(name: &str, allow: &str) -> Value {
     o
 }
 
-struct Queue {
-    client: aws_sdk_sqs::Client,
-    url: String,
-}
-
-impl Queue {
-    /// Every message waiting (a short poll that drains the queue).
-    async fn drain(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        loop {
-            let got = self
-                .client
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            let messages = got.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return out;
-            }
-            for m in messages {
-                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-                self.client
-                    .delete_message()
-                    .queue_url(&self.url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-}
-
 fn attribute<'a>(notification: &'a Value, name: &str) -> &'a str {
     notification["MessageAttributes"][name]["Value"].as_str().unwrap_or_default()
 }
@@ -82,45 +44,12 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
     let dir = tempfile::tempdir().unwrap();
     let aws = Emulator::start(dir.path());
     let (moto, rt, sdk) = (&aws.moto, &aws.rt, &aws.sdk);
-    let sns = aws_sdk_sns::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
+    let s3 = aws.s3();
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-    let (topic, queue) = rt.block_on(async {
-        let topic = sns.create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
-        let url = sqs.create_queue().queue_name("alerts").send().await.unwrap().queue_url.unwrap();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
-        sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(arn).send().await.unwrap();
-        for bucket in ["audit-exports", "trail", "evidence"] {
-            s3.create_bucket()
-                .bucket(bucket)
-                .create_bucket_configuration(
-                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-        }
-        (topic, Queue { client: sqs.clone(), url })
-    });
+    let Stack { topic, queue } = aws.stack();
     let mut env = moto_env(moto);
-    env.extend([
-        ("STATE_TABLE", "state".to_owned()),
-        ("ALERTS_TABLE", "alerts".to_owned()),
-        ("ALERT_TOPIC_ARN", topic.clone()),
-        ("EVIDENCE_BUCKET", "evidence".to_owned()),
-        ("POLICY_TOML", POLICY.to_owned()),
-        ("CLUSTER_NAME", "prod".to_owned()),
-    ]);
+    env.extend([("POLICY_TOML", POLICY.to_owned()), ("CLUSTER_NAME", "prod".to_owned())]);
+    env.extend(function_env(&topic));
     // A change plan for the CI role, registered as `sentinel approve --aws` would.
     let store = aws.store();
     let mut plan = sentinel_tests::engine::ci_plan("shop");

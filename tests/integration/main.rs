@@ -6,6 +6,7 @@
 mod aws;
 mod conformance;
 mod delivery;
+mod faults;
 mod framings;
 mod history;
 mod hostile;

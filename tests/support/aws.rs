@@ -150,23 +150,50 @@ pub fn watch(dir: &Path, env: &[(&str, String)]) -> Service {
     Service::spawn(cmd, port, dir.join("watch.log"), "cargo lambda watch", Duration::from_secs(120))
 }
 
+/// How long an invocation may take before it counts as failed.
+pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Invokes a function through the emulator; returns its JSON response.
 pub fn invoke(watch: &Service, function: &str, payload: &serde_json::Value, dir: &Path) -> serde_json::Value {
+    try_invoke(watch, function, payload, dir, INVOKE_TIMEOUT)
+        .unwrap_or_else(|e| panic!("invoke {function} failed: {e}\n--- watch log ---\n{}", watch.log()))
+}
+
+/// Invokes a function through the emulator: its JSON response, or the error
+/// it failed with (a function that does not answer within `timeout` failed).
+pub fn try_invoke(
+    watch: &Service,
+    function: &str,
+    payload: &serde_json::Value,
+    dir: &Path,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
     let file = dir.join(format!("{function}-event.json"));
     std::fs::write(&file, payload.to_string()).unwrap();
-    let out = Command::new("cargo")
+    let mut child = Command::new("cargo")
         .current_dir(workspace())
         .args(["lambda", "invoke", function, "-A", "127.0.0.1", "-P", &watch.port.to_string(), "--data-file"])
         .arg(&file)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("cargo lambda invoke runs");
-    assert!(
-        out.status.success(),
-        "invoke {function} failed: {}\n--- watch log ---\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        watch.log()
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    // A function that died mid-invocation never answers the emulator: Lambda
+    // would fail the invocation (Runtime.ExitError) and retry it.
+    let start = Instant::now();
+    while child.try_wait().expect("invoke status").is_none() {
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("Runtime.ExitError: no answer within {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("invoke output");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// moto with the product's two tables (`state`, `alerts`), and a runtime to
@@ -194,6 +221,114 @@ impl Emulator {
     pub fn store(&self) -> sentinel_aws::DynamoStore {
         let client = aws_sdk_dynamodb::Client::new(&self.sdk);
         sentinel_aws::DynamoStore::new(client, "state", "alerts", self.rt.handle().clone())
+    }
+
+    /// An S3 client on the emulator (path-style addressing).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(true).build())
+    }
+
+    /// The rest of the stack as the template makes it: the alert topic with
+    /// a queue subscribed (what a subscriber receives), and the audit-export,
+    /// CloudTrail and evidence buckets.
+    pub fn stack(&self) -> Stack {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let (sns, sqs, s3) = (aws_sdk_sns::Client::new(&self.sdk), aws_sdk_sqs::Client::new(&self.sdk), self.s3());
+        self.rt.block_on(async {
+            let topic = sns.create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
+            let url = sqs.create_queue().queue_name("alerts").send().await.unwrap().queue_url.unwrap();
+            let attrs = sqs
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .unwrap();
+            let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
+            sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(arn).send().await.unwrap();
+            for bucket in ["audit-exports", "trail", "evidence"] {
+                s3.create_bucket()
+                    .bucket(bucket)
+                    .create_bucket_configuration(
+                        aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            Stack { topic, queue: Queue { client: sqs.clone(), url } }
+        })
+    }
+
+    /// Forgets every resource and item (moto's reset), then makes the tables again.
+    pub fn reset(&self) {
+        let url = format!("{}/moto-api/reset", endpoint(&self.moto));
+        let status = Command::new("python3")
+            .args(["-c", "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], method='POST'))", &url])
+            .status()
+            .expect("python3 runs");
+        assert!(status.success(), "moto reset");
+        self.rt.block_on(create_tables(&self.sdk, "state", "alerts"));
+    }
+}
+
+/// The stack's topic and a queue subscribed to it.
+pub struct Stack {
+    /// The alert topic's ARN.
+    pub topic: String,
+    /// The subscribed queue.
+    pub queue: Queue,
+}
+
+/// The environment the functions need beside the emulator's: the stack's names.
+pub fn function_env(topic: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("STATE_TABLE", "state".to_owned()),
+        ("ALERTS_TABLE", "alerts".to_owned()),
+        ("ALERT_TOPIC_ARN", topic.to_owned()),
+        ("EVIDENCE_BUCKET", "evidence".to_owned()),
+    ]
+}
+
+/// A queue subscribed to the alert topic.
+pub struct Queue {
+    /// The client.
+    pub client: aws_sdk_sqs::Client,
+    /// Its URL.
+    pub url: String,
+}
+
+impl Queue {
+    /// Every message waiting, as SNS notifications (a short poll that drains the queue).
+    pub async fn drain(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .client
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                self.client
+                    .delete_message()
+                    .queue_url(&self.url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
     }
 }
 

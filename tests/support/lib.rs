@@ -10,6 +10,7 @@ pub mod aws;
 pub mod cloudtrail;
 pub mod contract;
 pub mod engine;
+pub mod faults;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -29,12 +29,16 @@ pub use s3::{ObjectReader, ObjectVersion, Opened, open_object};
 pub use sns::{SnsSink, message_attributes, shorten};
 
 /// Loads the shared SDK configuration: region, credentials, endpoint
-/// (`AWS_ENDPOINT_URL`), with retries that back off on throttling.
+/// (`AWS_ENDPOINT_URL`), with retries that back off on throttling: five
+/// attempts, unless `AWS_MAX_ATTEMPTS` says otherwise.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
-        .load()
-        .await
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let loader = if std::env::var_os("AWS_MAX_ATTEMPTS").is_some() {
+        loader
+    } else {
+        loader.retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+    };
+    loader.load().await
 }
 
 /// True when an endpoint override is set (an emulator): S3 then needs path-style addressing.
