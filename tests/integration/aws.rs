@@ -229,6 +229,43 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
     let messages = rt.block_on(queue.drain());
     assert_eq!(messages.len(), 1);
     assert_eq!(attribute(&messages[0], "rule_ids"), "[\"pipeline.tampering\"]");
+
+    // (d) A 250 KB snippet (just under the API server's limit): the alert is
+    // stored and published within DynamoDB's and SNS's limits, cut with its digest.
+    let padding = format!("return 200; # {}", "A".repeat(250 * 1024));
+    let mut padded = named("web", "0.0.0.0/0,::/0");
+    padded["metadata"]["annotations"]["nginx.ingress.kubernetes.io/server-snippet"] = json!(padding);
+    let big = cloudwatch_event(&[write(
+        "big",
+        "update",
+        "ingresses",
+        "shop",
+        "web",
+        "2024-05-03T05:00:00Z",
+        alice.clone(),
+        Some(&padded),
+    )]);
+    let report = invoke(&watch, "audit-ingest", &big, dir.path());
+    assert_eq!(report["alerts_opened"], 1, "{report:#}");
+    let messages = rt.block_on(queue.drain());
+    assert_eq!(messages.len(), 1);
+    let body = messages[0]["Message"].as_str().unwrap();
+    assert!(body.len() < 256 * 1024, "{}", body.len());
+    assert!(body.contains(&sentinel_core::bound::sha256(padding.as_bytes())), "the digest of the whole snippet");
+    let stored = rt.block_on(
+        dynamo
+            .get_item()
+            .table_name("alerts")
+            .key("alert_id", aws_sdk_dynamodb::types::AttributeValue::S(attribute(&messages[0], "alert_id").into()))
+            .send(),
+    );
+    assert!(stored.unwrap().item.is_some(), "the alert item fits DynamoDB");
+    // The raw event is kept whole in the evidence bucket.
+    let kept = rt.block_on(async {
+        s3.get_object().bucket("evidence").key("events/prod/big.json").send().await.unwrap().body.collect().await
+    });
+    assert!(kept.unwrap().into_bytes().len() > 250 * 1024);
+
     drop(watch);
     std::thread::sleep(Duration::from_millis(100));
 }

@@ -391,3 +391,34 @@ fn a_failure_on_one_object_leaves_the_others_processed_and_a_redelivery_loses_no
         store.inner.baseline("test|ingresses|shop|web", NIGHT.parse().unwrap()).unwrap().unwrap().value;
     assert_eq!(baseline.writes.len(), 3);
 }
+
+#[test]
+fn a_run_out_of_time_leaves_the_rest_waiting_and_the_redelivery_finishes_it() {
+    let policy = Policy::from_toml(TEST_POLICY).unwrap();
+    let store = MemoryStore::new();
+    let objects = ["a", "b", "c"];
+    let batch = decoded(
+        &objects
+            .iter()
+            .map(|n| {
+                let mut o = widened();
+                o["metadata"]["name"] = json!(n);
+                write(&format!("w-{n}"), "create", "ingresses", "shop", n, NIGHT, mallory(), Some(&o))
+            })
+            .collect::<Vec<_>>(),
+    );
+    let mut sink = Collect::default();
+    let mut budget = 1;
+    let mut keep_going = || {
+        budget -= 1;
+        budget >= 0
+    };
+    let failures = Engine::new(&policy, &store).run_while(&batch, &[], &mut sink, &mut keep_going).unwrap_err();
+    assert!(failures.out_of_time && failures.failed.is_empty());
+    assert_eq!(failures.waiting.len(), 2, "{failures}");
+    let mut engine = Engine::new(&policy, &store);
+    engine.run(&batch, &[], &mut sink).unwrap();
+    assert_eq!(engine.stats().duplicates, 1);
+    let ids: BTreeSet<String> = sink.alerts().iter().flat_map(|a| a.audit_ids.clone()).collect();
+    assert_eq!(ids.len(), 3);
+}

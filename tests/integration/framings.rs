@@ -67,7 +67,11 @@ fn cloudwatch_logs_subscription_lambda_event() {
     let e = &d.events[0];
     assert_eq!(e.source.cluster(), Some("prod"));
     assert_eq!(e.source.event_id.as_deref(), Some("37280001"));
-    assert_eq!(e.location.to_string(), "awslogs: byte 0 (line 1) > awslogs.data > byte 0 (line 1) > logEvents[1]");
+    assert_eq!(
+        e.location.to_string(),
+        "awslogs: byte 0 (line 1) > awslogs.data > byte 0 (line 1) > \
+         logEvents[1] (/aws/eks/prod/cluster kube-apiserver-audit-0a1b2c id 37280001)"
+    );
 }
 
 #[test]
@@ -140,13 +144,16 @@ fn skipped_records_are_reported_with_reason_and_place_when_asked() {
     let d = decode_options("kinesis", kinesis_event(&[envelope(&history()), control_envelope()]).as_bytes(), &options);
     let skipped: Vec<(String, &str)> = d.skipped.iter().map(|(l, r)| (l.at.clone(), r.as_str())).collect();
     let inner = "byte 0 (line 1) > Records[0].kinesis.data > byte 0 (line 1)";
+    let at = |i: usize| {
+        format!("{inner} > logEvents[{i}] (/aws/eks/prod/cluster kube-apiserver-audit-0a1b2c id 3728{i:04})")
+    };
     assert_eq!(
         skipped,
         [
-            (format!("{inner} > logEvents[0]"), "not_relevant"),
-            (format!("{inner} > logEvents[2]"), "not_relevant"),
-            (format!("{inner} > logEvents[3]"), "status_subresource"),
-            (format!("{inner} > logEvents[6]"), "not_relevant"),
+            (at(0), "not_relevant"),
+            (at(2), "not_relevant"),
+            (at(3), "status_subresource"),
+            (at(6), "not_relevant"),
             ("byte 0 (line 1) > Records[1].kinesis.data > byte 0 (line 1)".to_owned(), "control_message"),
         ]
     );

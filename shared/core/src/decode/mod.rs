@@ -649,7 +649,11 @@ impl Decoder<'_> {
         };
         for (i, log_event) in envelope.log_events.iter().enumerate() {
             let raw = log_event.message.get().as_bytes();
-            let at = || location.child(format_args!("logEvents[{i}]"));
+            // Where a person finds it again: the log stream and the log event's id.
+            let at = || match (&source.log_group, &source.log_stream, &log_event.id) {
+                (Some(g), Some(s), Some(id)) => location.child(format_args!("logEvents[{i}] ({g} {s} id {id})")),
+                _ => location.child(format_args!("logEvents[{i}]")),
+            };
             let delivery = Delivery {
                 source: Some(&source),
                 event_id: log_event.id.as_deref(),
