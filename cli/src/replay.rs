@@ -28,8 +28,9 @@ pub struct Args {
     /// CloudTrail: S3 log files, JSON records, EventBridge events or CloudWatch Logs deliveries.
     #[arg(long, num_args = 1..)]
     cloudtrail: Vec<PathBuf>,
-    /// The policy file (TOML). Without one, defaults apply: no windows, no
-    /// approved actors, plans required, so every material change is reported.
+    /// The policy file (TOML). Without one, quiet defaults apply: content
+    /// rules fire, the learned model judges hours, new actors and new hosts;
+    /// no actor is unapproved and no plan is required.
     #[arg(long)]
     policy: Option<PathBuf>,
     /// Change plans to register before replaying (TOML, `[[plans]]`).
@@ -204,10 +205,11 @@ fn summary(err: &mut dyn Write, d: &inputs::Inputs, s: &Stats, by: &[u64; 4], pl
     let c = &d.counts;
     writeln!(
         err,
-        "records: {} read, {} relevant ({} denied, {} CloudTrail), {} skipped, {} malformed, {} input errors",
+        "records: {} read, {} relevant ({} denied, {} access, {} CloudTrail), {} skipped, {} malformed, {} input errors",
         c.records,
-        c.kept + c.denied,
+        c.kept + c.denied + c.access,
         c.denied,
+        c.access,
         d.cloudtrail.len(),
         c.skipped.total(),
         c.malformed,
@@ -221,8 +223,9 @@ fn summary(err: &mut dyn Write, d: &inputs::Inputs, s: &Stats, by: &[u64; 4], pl
     )?;
     writeln!(
         err,
-        "alerts: {} new (critical {}, high {}, medium {}, low {}), {} updates; {} signals, {} suppressed",
-        s.alerts_opened, by[3], by[2], by[1], by[0], s.alerts_updated, s.signals, s.suppressed
+        "alerts: {} new (critical {}, high {}, medium {}, low {}), {} updates; {} signals, {} suppressed, \
+         {} held below the alert threshold",
+        s.alerts_opened, by[3], by[2], by[1], by[0], s.alerts_updated, s.signals, s.suppressed, s.held
     )?;
     Ok(())
 }

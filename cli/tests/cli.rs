@@ -240,8 +240,11 @@ fn approve_pins_a_manifest_and_replay_honours_it() {
     assert_eq!(plan["id"], "CHG-7");
     // The fixture's create by CI matches the pinned manifest; the update (alice, to 0.0.0.0/0) has no plan.
     let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, "[[actors]]\nname = \"ci\"\niam_role_arn = \"arn:aws:iam::111122223333:role/*\"\n")
-        .unwrap();
+    std::fs::write(
+        &policy,
+        "require_plans = true\n[[actors]]\nname = \"ci\"\niam_role_arn = \"arn:aws:iam::111122223333:role/*\"\n",
+    )
+    .unwrap();
     let out = sentinel(&[
         "replay",
         "--audit",
@@ -293,6 +296,61 @@ fn the_sso_user_behind_eks_get_token_auth_is_named_whether_cloudtrail_comes_firs
     let later = sentinel(&["replay", "--cloudtrail", trail, "--state", state, "--format", "json"]);
     assert!(later.status.success(), "{later:?}");
     assert_eq!(final_alert(&later), a, "the same final alert, revised under the same id");
+}
+
+/// Two people assume the same role under the same generic session name
+/// (`Admin` / `EKSGetTokenAuth`) twenty minutes apart; the second person's
+/// CloudTrail arrives after the audit log was processed. Before it arrives,
+/// the second change names nobody (pending), and never the first person;
+/// after it, the second person, with the first person's alert cross-referenced, not merged.
+#[test]
+fn a_shared_role_session_is_never_taken_for_whoever_assumed_it_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+    let state = state.to_str().unwrap();
+    let audit = "tests/fixtures/identity/shared-role-audit.jsonl";
+    let first = sentinel(&[
+        "replay",
+        "--audit",
+        audit,
+        "--cloudtrail",
+        "tests/fixtures/identity/shared-role-alice-cloudtrail.json",
+        "--state",
+        state,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+    let by_id = |alerts: &[serde_json::Value], audit_id: &str| {
+        alerts.iter().rev().find(|a| a["audit_ids"].as_array().unwrap().iter().any(|i| i == audit_id)).cloned().unwrap()
+    };
+    let alerts = alerts_of(&first);
+    let alice = by_id(&alerts, "id-alice-widen");
+    assert_eq!(alice["actor"]["originating_principal"], "alice@example.com");
+    let bob = by_id(&alerts, "id-bob-snippet");
+    assert_ne!(bob["alert_id"], alice["alert_id"], "not merged into the first person's incident");
+    assert_eq!(bob["identity_status"], "pending");
+    assert!(bob["actor"]["originating_principal"].is_null(), "{bob:#}");
+    assert!(!bob.to_string().contains("alice@example.com"), "the first person is never named for the second change");
+    assert_eq!(bob["actor_key"], "access-key:ASIABOBADMIN");
+
+    let late = sentinel(&[
+        "replay",
+        "--cloudtrail",
+        "tests/fixtures/identity/shared-role-bob-cloudtrail-late.json",
+        "--state",
+        state,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(late.status.code(), Some(0), "{late:?}");
+    let revised = alerts_of(&late);
+    let bob_now = by_id(&revised, "id-bob-snippet");
+    assert_eq!(bob_now["alert_id"], bob["alert_id"], "revised under its own id");
+    assert_eq!(bob_now["actor"]["originating_principal"], "bob@example.com");
+    assert_eq!(bob_now["identity_status"], "resolved");
+    assert!(!bob_now["actor"].to_string().contains("alice@example.com"));
+    assert!(bob_now["signals"].as_array().unwrap().iter().all(|s| s["audit_id"] == "id-bob-snippet"));
 }
 
 /// With the `aws` feature: plans registered in, and replays run on, the

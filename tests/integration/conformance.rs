@@ -72,19 +72,31 @@ fn falco_minikube_audit_files_keep_exactly_the_tracked_writes() {
     let mut entries: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
     assert_eq!(entries.len(), 47);
-    let (mut records, mut kept, mut skipped, mut resources) = (0, 0, 0, Vec::new());
+    let (mut records, mut kept, mut access, mut skipped, mut resources) = (0, 0, 0, 0, Vec::new());
+    let mut accesses = Vec::new();
     for path in entries {
         let d = decode(&path.display().to_string(), &fs::read(&path).unwrap());
         assert!(d.errors.is_empty(), "{:?}", d.error_messages());
+        d.assert_balanced();
         records += d.counts.records;
         kept += d.counts.kept;
+        access += d.counts.access;
         skipped += d.counts.skipped.total();
-        resources.extend(d.events.iter().map(|e| e.event.object_ref.resource.clone()));
+        for e in &d.events {
+            let o = &e.event.object_ref;
+            match e.outcome {
+                Outcome::Access => accesses.push(format!("{}/{}", o.resource, o.subresource.as_deref().unwrap_or(""))),
+                _ => resources.push(o.resource.clone()),
+            }
+        }
     }
-    assert_eq!((records, kept, skipped), (52, 17, 35));
+    assert_eq!((records, kept, access, skipped), (52, 17, 2, 33));
     resources.sort();
     resources.dedup();
     assert_eq!(resources, ["configmaps", "secrets", "services"]);
+    // The real exec and attach of the minikube trace: a person reaching into a pod.
+    accesses.sort();
+    assert_eq!(accesses, ["pods/attach", "pods/exec"]);
 }
 
 /// The Panther test cases: EKS-shaped Ingress events (4 creates, one of them

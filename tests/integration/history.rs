@@ -59,7 +59,20 @@ struct History {
     expected: Vec<(String, RuleId)>,
 }
 
+/// What the routine material changes of a generated history are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Routine {
+    /// Planned rewrites and timeouts by CI inside the window (judged approved under the test policy).
+    Planned,
+    /// Growth: CI creates new apps and adds paths in working hours (nothing a content rule objects to).
+    Growth,
+}
+
 fn generate(routine: usize, inject: bool) -> History {
+    generate_with(routine, inject, Routine::Planned)
+}
+
+fn generate_with(routine: usize, inject: bool, mode: Routine) -> History {
     let mut rng = Lcg(7);
     let mut objects: BTreeMap<(String, String), Value> = BTreeMap::new();
     let mut events = Vec::new();
@@ -84,35 +97,16 @@ fn generate(routine: usize, inject: bool) -> History {
         let (ns, name) = keys[rng.below(keys.len() as u64) as usize].clone();
         let id = format!("r{i}");
         let kind = rng.below(10);
-        let obj = objects.get_mut(&(ns.clone(), name.clone())).unwrap();
-        let event = match kind {
-            // Image bumps recorded in an annotation nobody judges, by CI or Argo CD, at any hour.
-            0..=4 => {
-                obj["metadata"]["annotations"]["app.example.com/image-tag"] = json!(format!("v1.{i}"));
-                let who = if kind.is_multiple_of(2) {
-                    ci()
-                } else {
-                    service_account("argocd", "argocd-application-controller")
-                };
-                write(&id, "patch", "ingresses", &ns, &name, &ts(t), who, Some(obj))
-            }
-            // Controller status writes and replica scaling: filtered before the engine.
-            5 => status_write(&id, &ns, &name, &ts(t)),
-            6 => write(&id, "patch", "deployments", &ns, &name, &ts(t), ci(), Some(&json!({"spec": {"replicas": 3}}))),
-            // Planned, material changes by CI inside the window (an image
-            // bump when the clock is outside it).
-            _ => {
-                if !in_window(t) {
-                    obj["metadata"]["annotations"]["app.example.com/image-tag"] = json!(format!("v2.{i}"));
-                    write(&id, "patch", "ingresses", &ns, &name, &ts(t), ci(), Some(obj))
-                } else {
-                    obj["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"] =
-                        json!(format!("{}", 30 + i % 60));
-                    obj["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"] =
-                        json!(format!("/r{}", i % 7));
-                    write(&id, "update", "ingresses", &ns, &name, &ts(t), ci(), Some(obj))
-                }
-            }
+        let event = if mode == Routine::Growth && kind == 7 && in_window(t) {
+            // A new app in the namespace, under its usual domain.
+            let app = format!("new{i}");
+            let o = ingress(&ns, &app);
+            let e = write(&id, "create", "ingresses", &ns, &app, &ts(t), ci(), Some(&o));
+            objects.insert((ns.clone(), app), o);
+            e
+        } else {
+            let Some(obj) = objects.get_mut(&(ns.clone(), name.clone())) else { unreachable!("a key just read") };
+            routine_write(&Write { kind, mode, i, t, id: &id, ns: &ns, name: &name }, obj)
         };
         events.push(event);
         if inject && i % (routine / 20) == routine / 40 && expected.len() < 20 {
@@ -132,6 +126,55 @@ fn generate(routine: usize, inject: bool) -> History {
     // The history is fed in time order, as replay does.
     events.sort_by(|a, b| a["stageTimestamp"].as_str().cmp(&b["stageTimestamp"].as_str()));
     History { events, expected }
+}
+
+/// One routine write: what it is, to which object, when.
+struct Write<'a> {
+    kind: u64,
+    mode: Routine,
+    i: usize,
+    t: DateTime<Utc>,
+    id: &'a str,
+    ns: &'a str,
+    name: &'a str,
+}
+
+/// The routine write `w` to `obj`, which it changes as the live object would change.
+fn routine_write(w: &Write<'_>, obj: &mut Value) -> Value {
+    let Write { kind, mode, i, t, id, ns, name } = *w;
+    match kind {
+        // Image bumps recorded in an annotation nobody judges, by CI or Argo CD, at any hour.
+        0..=4 => {
+            obj["metadata"]["annotations"]["app.example.com/image-tag"] = json!(format!("v1.{i}"));
+            let who =
+                if kind.is_multiple_of(2) { ci() } else { service_account("argocd", "argocd-application-controller") };
+            write(id, "patch", "ingresses", ns, name, &ts(t), who, Some(obj))
+        }
+        // Controller status writes and replica scaling: filtered before the engine.
+        5 => status_write(id, ns, name, &ts(t)),
+        6 => write(id, "patch", "deployments", ns, name, &ts(t), ci(), Some(&json!({"spec": {"replicas": 3}}))),
+        // Material changes by CI inside the window (an image bump when the clock is outside it).
+        _ if !in_window(t) => {
+            obj["metadata"]["annotations"]["app.example.com/image-tag"] = json!(format!("v2.{i}"));
+            write(id, "patch", "ingresses", ns, name, &ts(t), ci(), Some(obj))
+        }
+        // Growth: a new path for the app.
+        _ if mode == Routine::Growth => {
+            if let Some(paths) = obj["spec"]["rules"][0]["http"]["paths"].as_array_mut() {
+                paths.push(json!({"path": format!("/p{i}"), "pathType": "Prefix",
+                                  "backend": {"service": {"name": name, "port": {"number": 80}}}}));
+            }
+            write(id, "update", "ingresses", ns, name, &ts(t), ci(), Some(obj))
+        }
+        // Planned: timeouts and rewrites, under the CI's plans.
+        _ => {
+            obj["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"] =
+                json!(format!("{}", 30 + i % 60));
+            obj["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"] =
+                json!(format!("/r{}", i % 7));
+            write(id, "update", "ingresses", ns, name, &ts(t), ci(), Some(obj))
+        }
+    }
 }
 
 /// The n-th insider action, applied to the generator's own view of the objects.
@@ -250,7 +293,12 @@ fn insider(n: usize, objects: &mut BTreeMap<(String, String), Value>, night: Dat
 }
 
 fn run(history: &History) -> Harness {
-    let mut h = Harness::new();
+    // Every signal opens an alert here, so each insider action can be checked by its own.
+    let mut h = Harness::with_policy(&TEST_POLICY.replacen(
+        "cluster = \"test\"",
+        "cluster = \"test\"\nalert_threshold = \"low\"",
+        1,
+    ));
     for ns in ["blog", "docs", "api"] {
         let mut plan = ci_plan(ns);
         // Only the app* objects are planned, so an unplanned one stands out.
@@ -287,5 +335,74 @@ fn twenty_insider_actions_in_the_same_history_are_each_caught_by_the_right_rule(
     }
     // Nothing but the insider actions raised anything.
     let stray: Vec<&(&str, RuleId)> = signals.iter().filter(|(id, _)| !id.starts_with("insider-")).collect();
+    assert!(stray.is_empty(), "routine writes raised {stray:?}");
+}
+
+/// Without any policy (the first thing a new user tries): no windows, no
+/// approved actors, no plans, no known hosts. CI grows the cluster in working
+/// hours (new apps, new paths) beside the usual churn.
+fn run_without_policy(history: &History) -> Harness {
+    let mut h = Harness::with_policy("");
+    // CloudTrail names the person behind mallory's key: she signs in before each action.
+    let trail: Vec<Value> = history
+        .events
+        .iter()
+        .filter(|e| e["auditID"].as_str().is_some_and(|id| id.starts_with("insider-")))
+        .map(|e| {
+            let at: DateTime<Utc> = e["stageTimestamp"].as_str().unwrap().parse().unwrap();
+            let id = format!("sso-{}", e["auditID"].as_str().unwrap());
+            sentinel_tests::cloudtrail::sso(&id, &ts(at - Duration::minutes(5)), "mallory@example.com", "ASIAMALLORY")
+        })
+        .collect();
+    h.feed_both(&history.events, &trail);
+    h
+}
+
+#[test]
+fn without_a_policy_ten_thousand_routine_writes_raise_nothing() {
+    let history = generate_with(10_000, false, Routine::Growth);
+    let creates = history.events.iter().filter(|e| e["verb"] == "create").count();
+    assert!(creates > 100, "new apps among the routine writes: {creates}");
+    let h = run_without_policy(&history);
+    assert!(h.sink.published.is_empty(), "raised {:?}: {:#?}", h.sink.rules(), h.sink.alerts().first());
+}
+
+#[test]
+fn without_a_policy_the_insider_actions_are_each_caught_by_their_content_rule_with_the_right_origin() {
+    let history = generate_with(10_000, true, Routine::Growth);
+    let h = run_without_policy(&history);
+    let alerts = h.sink.alerts();
+    let signals: Vec<(&str, RuleId, Option<&str>)> = alerts
+        .iter()
+        .flat_map(|a| a.signals.iter().map(|s| (s.audit_id.as_str(), s.rule, a.actor.originating_principal.as_deref())))
+        .collect();
+    // What content rules catch whatever the policy: the judgement rules need one.
+    let judgement = [
+        RuleId::OutOfWindow,
+        RuleId::UnapprovedActor,
+        RuleId::Unplanned,
+        RuleId::Denied,
+        RuleId::IdentityUnresolved,
+        RuleId::TlsSecretRotated,
+    ];
+    let mut caught = 0;
+    for (audit_id, rule) in history.expected.iter().filter(|(_, r)| !judgement.contains(r)) {
+        let hit = signals.iter().find(|(id, r, _)| id == audit_id && r == rule);
+        let Some((_, _, origin)) = hit else { panic!("{audit_id} must raise {rule}; got {signals:?}") };
+        if audit_id != "insider-16" {
+            assert_eq!(*origin, Some("mallory@example.com"), "{audit_id}");
+        }
+        caught += 1;
+    }
+    assert!(caught >= 11, "{caught}");
+    // Routine writes raise nothing, except new routes into the Service an
+    // insider turned into an ExternalName: those are caught too.
+    let stray: Vec<_> = alerts
+        .iter()
+        .flat_map(|a| &a.signals)
+        .filter(|s| !s.audit_id.starts_with("insider-"))
+        .filter(|s| !(s.rule == RuleId::BackendRerouted && s.summary.contains("ExternalName service web")))
+        .map(|s| (s.audit_id.clone(), s.rule, s.summary.clone()))
+        .collect();
     assert!(stray.is_empty(), "routine writes raised {stray:?}");
 }

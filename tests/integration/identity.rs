@@ -5,6 +5,7 @@
 use std::fs;
 use std::io::Read;
 
+use sentinel_core::actor::Credential;
 use sentinel_core::alert::IdentityStatus;
 use sentinel_core::decode::{Decoded, Options, decode_cloudtrail_bytes};
 use sentinel_core::rules::RuleId;
@@ -68,7 +69,7 @@ fn origin_at(h: &Harness, key: &str, time: &str) -> Option<String> {
             time.parse().unwrap(),
         )
         .unwrap()
-        .map(|r| r.value.originating_principal)
+        .and_then(|r| r.value.originating_principal)
 }
 
 /// The acceptance case: an `EKSGetTokenAuth` session widens an allowlist;
@@ -180,7 +181,17 @@ fn a_chain_link_that_arrives_late_is_followed_at_resolution() {
     ];
     let mut h = Harness::with_policy(POLICY);
     h.feed_both(&[], &trail);
-    assert!(origin_of(&h, "ASIAK2").unwrap().starts_with("arn:aws:sts::"), "unresolved link stored as the session");
+    let link = h
+        .store
+        .identity(
+            &sentinel_core::keys::identity(&Credential::AccessKey("ASIAK2".into())),
+            "2024-05-02T02:00:00Z".parse().unwrap(),
+        )
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(link.originating_principal, None, "the origin is not known yet");
+    assert_eq!(link.via, Some(Credential::AccessKey("ASIAK1".into())), "the link to follow");
     h.feed(&audit_history("ASIAK2"));
     assert_eq!(
         h.sink.alerts()[0].actor.originating_principal.as_deref(),
@@ -307,11 +318,8 @@ fn otrf_instance_profile_key_is_traced_to_ec2() {
         )
         .unwrap()
         .expect("the instance-profile key");
-    assert!(
-        record.value.originating_principal.starts_with("ec2.amazonaws.com (i-"),
-        "{}",
-        record.value.originating_principal
-    );
+    let origin = record.value.originating_principal.unwrap();
+    assert!(origin.starts_with("ec2.amazonaws.com (i-"), "{origin}");
 }
 
 #[test]
@@ -450,4 +458,243 @@ fn a_service_account_is_named_as_a_workload_not_a_person() {
     assert_eq!(alert.actor.pod_name.as_deref(), Some("runner-0"));
     assert_eq!(alert.identity_status, IdentityStatus::Kubernetes);
     assert!(alert.actor.is_machine());
+}
+
+/// A change by `user` at night to the storefront CI created.
+fn widened_by(user: Value, time: &str) -> Vec<Value> {
+    vec![
+        write("c", "create", "ingresses", "shop", "web", "2024-05-01T10:00:00Z", ci(), Some(&storefront())),
+        write("w", "update", "ingresses", "shop", "web", time, user, Some(&widened())),
+    ]
+}
+
+/// The alert about the widening `w`.
+fn widening(h: &Harness) -> sentinel_core::alert::Alert {
+    h.sink
+        .alerts()
+        .into_iter()
+        .find(|a| a.audit_ids.contains(&"w".to_owned()))
+        .cloned()
+        .expect("an alert on the widening")
+}
+
+/// An IAM user signing with a long-term key, as EKS logs it.
+fn long_term_user(arn: &str, key: &str, session_name: Option<&str>) -> Value {
+    let mut extra = json!({"accessKeyId": [key], "arn": [arn], "canonicalArn": [arn], "principalId": ["AIDAEXAMPLE"]});
+    if let Some(s) = session_name {
+        extra["sessionName"] = json!([s]);
+    }
+    json!({"username": arn.rsplit('/').next().unwrap(), "uid": "aws-iam-authenticator:111122223333:AIDAEXAMPLE",
+           "groups": ["system:authenticated"], "extra": extra})
+}
+
+#[test]
+fn an_iam_user_or_the_root_user_is_its_own_origin_without_cloudtrail() {
+    let bob = format!("arn:aws:iam::{}:user/ops/bob", ct::ACCOUNT);
+    // EKS logs an IAM user with an empty session name, or none at all.
+    for session in [Some(""), None] {
+        let mut h = Harness::with_policy(POLICY);
+        h.feed(&widened_by(long_term_user(&bob, "AKIABOBLONGTERM", session), "2024-05-02T02:10:00Z"));
+        // Time passes beyond the grace period: nothing waits for CloudTrail.
+        let mut later = storefront();
+        later["metadata"]["name"] = json!("later");
+        h.feed(&[write("x", "create", "ingresses", "shop", "later", "2024-05-02T03:00:00Z", ci(), Some(&later))]);
+        let alert = widening(&h);
+        assert_eq!(alert.actor.originating_principal.as_deref(), Some(bob.as_str()), "{session:?}");
+        assert_eq!(alert.identity_status, IdentityStatus::Resolved);
+        assert!(!h.sink.rules().contains(&RuleId::IdentityUnresolved), "{session:?}");
+    }
+    let root = format!("arn:aws:iam::{}:root", ct::ACCOUNT);
+    let mut h = Harness::with_policy(POLICY);
+    h.feed(&widened_by(long_term_user(&root, "ASIAROOTCONSOLE", None), "2024-05-02T02:10:00Z"));
+    assert_eq!(widening(&h).actor.originating_principal.as_deref(), Some(root.as_str()));
+}
+
+#[test]
+fn identity_center_through_a_jump_role_to_the_eks_role_names_the_person() {
+    let sso_role = "AWSReservedSSO_Admin_0123456789abcdef";
+    let trail = [
+        ct::sso("s1", "2024-05-02T01:00:00Z", "carol@example.com", "ASIACAROLSSO"),
+        ct::assume_role(
+            "j1",
+            "2024-05-02T01:01:00Z",
+            ct::session(sso_role, "carol@example.com", "ASIACAROLSSO"),
+            "Jump",
+            "jump",
+            "ASIACAROLJUMP",
+        ),
+        ct::assume_role(
+            "e1",
+            "2024-05-02T01:02:00Z",
+            ct::session("Jump", "jump", "ASIACAROLJUMP"),
+            "Admin",
+            "EKSGetTokenAuth",
+            "ASIACAROLEKS",
+        ),
+    ];
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&widened_by(eks_token("ASIACAROLEKS"), "2024-05-02T02:10:00Z"), &trail);
+    let alert = widening(&h);
+    assert_eq!(alert.actor.originating_principal.as_deref(), Some("carol@example.com"));
+    assert_eq!(alert.actor_key, "carol@example.com");
+}
+
+#[test]
+fn identity_center_on_behalf_of_names_the_identity_store_user() {
+    let trail = [ct::assume_role(
+        "i1",
+        "2024-05-02T01:00:00Z",
+        ct::identity_center_user("94482488-3041-7026-18f3-be45837cd0e4"),
+        "Admin",
+        "EKSGetTokenAuth",
+        "ASIAONBEHALF",
+    )];
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&widened_by(eks_token("ASIAONBEHALF"), "2024-05-02T02:10:00Z"), &trail);
+    assert_eq!(
+        widening(&h).actor.originating_principal.as_deref(),
+        Some("identitycenter:94482488-3041-7026-18f3-be45837cd0e4")
+    );
+}
+
+#[test]
+fn get_session_token_and_get_federation_token_lead_to_the_iam_user() {
+    let carol = format!("arn:aws:iam::{}:user/carol", ct::ACCOUNT);
+    let dan = format!("arn:aws:iam::{}:user/dan", ct::ACCOUNT);
+    let trail = [
+        ct::get_session_token("g1", "2024-05-02T01:00:00Z", "carol", "ASIACAROLMFA"),
+        ct::get_federation_token("f1", "2024-05-02T01:00:00Z", "dan", "partner-portal", "ASIAFEDERATED"),
+    ];
+    // Session-token credentials authenticate to EKS as the user itself.
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&widened_by(long_term_user(&carol, "ASIACAROLMFA", Some("")), "2024-05-02T02:10:00Z"), &trail);
+    assert_eq!(widening(&h).actor.originating_principal.as_deref(), Some(carol.as_str()));
+    assert_eq!(origin_of(&h, "ASIACAROLMFA").as_deref(), Some(carol.as_str()));
+    // A federated user's credentials lead back to the IAM user who asked for them.
+    let federated = format!("arn:aws:sts::{}:federated-user/partner-portal", ct::ACCOUNT);
+    let user = json!({"username": "partner-portal", "groups": ["system:authenticated"],
+                      "extra": {"accessKeyId": ["ASIAFEDERATED"], "arn": [federated], "sessionName": ["partner-portal"]}});
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&widened_by(user, "2024-05-02T02:10:00Z"), &trail);
+    assert_eq!(widening(&h).actor.originating_principal.as_deref(), Some(dan.as_str()));
+}
+
+#[test]
+fn a_cross_account_chain_names_the_origin_with_its_account() {
+    let trail = [ct::assume_role(
+        "x1",
+        "2024-05-02T01:00:00Z",
+        ct::iam_user_in("444455556666", "erin"),
+        "Admin",
+        "EKSGetTokenAuth",
+        "ASIACROSS",
+    )];
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&widened_by(eks_token("ASIACROSS"), "2024-05-02T02:10:00Z"), &trail);
+    let alert = widening(&h);
+    assert_eq!(alert.actor.originating_principal.as_deref(), Some("arn:aws:iam::444455556666:user/erin"));
+    assert_eq!(alert.actor.originating_account.as_deref(), Some("444455556666"));
+    assert!(alert.to_text().contains("(account 444455556666)"));
+}
+
+#[test]
+fn irsa_and_eks_pod_identity_credentials_are_named_as_workloads() {
+    let trail = [
+        ct::irsa("r1", "2024-05-02T01:00:00Z", "shop", "deployer", "Deploy", "ASIAIRSA"),
+        ct::pod_identity("p1", "2024-05-02T01:00:00Z", "prod", "shop", "syncer", "ASIAPODID"),
+    ];
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(&[], &trail);
+    assert_eq!(origin_of(&h, "ASIAIRSA").as_deref(), Some("serviceaccount shop/deployer (IRSA)"));
+    assert_eq!(origin_of(&h, "ASIAPODID").as_deref(), Some("serviceaccount shop/syncer (EKS Pod Identity on prod)"));
+}
+
+/// An access event: `verb` on a pod's `subresource` (or a service account's token) by `user`.
+fn access(id: &str, time: &str, user: Value, resource: &str, name: &str, subresource: &str, verb: &str) -> Value {
+    json!({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Request", "auditID": id,
+           "stage": "ResponseStarted", "verb": verb, "user": user, "sourceIPs": ["192.0.2.7"],
+           "userAgent": "kubectl/v1.31.0", "requestURI": format!("/api/v1/namespaces/shop/{resource}/{name}/{subresource}"),
+           "objectRef": {"resource": resource, "namespace": "shop", "name": name, "subresource": subresource, "apiVersion": "v1"},
+           "responseStatus": {"metadata": {}, "code": 101},
+           "requestReceivedTimestamp": time, "stageTimestamp": time})
+}
+
+#[test]
+fn a_person_who_execs_into_a_pod_is_named_as_possible_origin_of_its_service_account() {
+    let alice = iam_user("Admin", "alice@example.com", "ASIAALICE");
+    // kubectl 1.30+ streams exec over WebSockets: audited as `get`.
+    for verb in ["create", "get"] {
+        let mut h = Harness::with_policy(POLICY);
+        let events = [
+            write("c", "create", "ingresses", "shop", "web", "2024-05-01T10:00:00Z", ci(), Some(&storefront())),
+            access("e1", "2024-05-02T02:00:00Z", alice.clone(), "pods", "deployer-0", "exec", verb),
+            write(
+                "w",
+                "update",
+                "ingresses",
+                "shop",
+                "web",
+                "2024-05-02T02:10:00Z",
+                service_account("shop", "deployer"),
+                Some(&widened()),
+            ),
+        ];
+        h.feed(&events);
+        let alert = widening(&h);
+        assert_eq!(alert.identity_status, IdentityStatus::Inferred, "{verb}");
+        assert_eq!(alert.actor.originating_principal, None, "never the origin");
+        assert_eq!(alert.actor_key, "system:serviceaccount:shop:deployer", "never the incident key");
+        let possible = &alert.actor.possible_origins;
+        assert_eq!(possible.len(), 1, "{verb}");
+        assert_eq!(possible[0].principal, "admin:alice-example.com");
+        assert!(possible[0].via.contains("exec into pod shop/deployer-0"));
+        assert_eq!(possible[0].audit_id, "e1");
+    }
+}
+
+#[test]
+fn a_token_requested_for_a_service_account_names_the_person_while_it_lives() {
+    let alice = iam_user("Admin", "alice@example.com", "ASIAALICE");
+    let mut token = access("t1", "2024-05-02T01:00:00Z", alice, "serviceaccounts", "deployer", "token", "create");
+    token["responseStatus"] = json!({"metadata": {}, "code": 201});
+    token["requestObject"] = json!({"kind": "TokenRequest", "spec": {"expirationSeconds": 3600}});
+    let trail = [ct::sso("sso-1", "2024-05-02T00:55:00Z", "alice@example.com", "ASIAALICE")];
+    let mut h = Harness::with_policy(POLICY);
+    h.feed_both(
+        &[
+            write("c", "create", "ingresses", "shop", "web", "2024-05-01T10:00:00Z", ci(), Some(&storefront())),
+            token,
+            write(
+                "w",
+                "update",
+                "ingresses",
+                "shop",
+                "web",
+                "2024-05-02T01:30:00Z",
+                service_account("shop", "deployer"),
+                Some(&widened()),
+            ),
+        ],
+        &trail,
+    );
+    let alert = widening(&h);
+    assert_eq!(alert.actor.possible_origins[0].principal, "alice@example.com", "named by CloudTrail's origin");
+    assert!(alert.actor.possible_origins[0].via.contains("token"));
+    // After the token expired, a write by the service account names nobody.
+    let mut again = widened();
+    again["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"] = json!("/x");
+    h.feed(&[write(
+        "w2",
+        "update",
+        "ingresses",
+        "shop",
+        "web",
+        "2024-05-02T03:00:00Z",
+        service_account("shop", "deployer"),
+        Some(&again),
+    )]);
+    let later = h.sink.alerts().into_iter().find(|a| a.audit_ids.contains(&"w2".to_owned())).cloned().unwrap();
+    assert_ne!(later.alert_id, alert.alert_id, "a later incident");
+    assert!(later.actor.possible_origins.is_empty(), "{:?}", later.actor.possible_origins);
+    assert_eq!(later.identity_status, IdentityStatus::Kubernetes);
 }

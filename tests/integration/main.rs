@@ -13,3 +13,4 @@ mod hostile;
 mod identity;
 mod rules;
 mod store;
+mod template;

@@ -260,12 +260,26 @@ fn unplanned_fires_without_a_plan_or_with_another_manifest() {
 fn a_denied_write_is_a_signal_and_an_allowed_one_is_not() {
     let mut denied = write("x", "patch", "ingresses", "shop", "web", NIGHT, mallory(), None);
     denied["responseStatus"] = json!({"code": 403, "reason": "Forbidden"});
-    let mut h = Harness::new();
-    h.feed(&[denied]);
+    let low = TEST_POLICY.replacen("require_plans = true", "require_plans = true\nalert_threshold = \"low\"", 1);
+    let mut h = Harness::with_policy(&low);
+    h.feed(std::slice::from_ref(&denied));
     assert_eq!(h.sink.rules(), [RuleId::Denied]);
     let mut h = Harness::new();
     h.feed(&[write("x", "create", "ingresses", "shop", "web", LATER, ci(), Some(&storefront()))]);
     assert!(h.sink.published.is_empty());
+    // Below the default threshold (medium), a refused write alone is held
+    // with its incident, and joins the alert a louder signal opens.
+    let mut h = Harness::new();
+    h.feed(&[write("c", "create", "ingresses", "shop", "web", DAY, ci(), Some(&storefront()))]);
+    h.feed(&[denied]);
+    assert!(h.sink.published.is_empty());
+    assert_eq!(h.stats().held, 1);
+    let mut snippet = storefront();
+    snippet["metadata"]["annotations"]["nginx.ingress.kubernetes.io/server-snippet"] = json!("return 200;");
+    h.feed(&[write("s", "update", "ingresses", "shop", "web", "2024-05-02T02:05:00Z", mallory(), Some(&snippet))]);
+    let alert = &h.sink.alerts()[0];
+    assert_eq!(alert.signals[0].rule, RuleId::Denied, "the held signal opens the alert's history");
+    assert!(alert.signals.iter().any(|s| s.rule == RuleId::SnippetInjected));
 }
 
 #[test]
@@ -280,7 +294,7 @@ fn identity_unresolved_fires_for_a_generic_session_until_its_key_is_known() {
     edit(&mut after);
     let mut h = Harness::new();
     let record = sentinel_core::actor::IdentityRecord {
-        originating_principal: "alice@example.com".into(),
+        originating_principal: Some("alice@example.com".into()),
         issued_by: "AssumeRoleWithSAML".into(),
         ..Default::default()
     };
@@ -446,4 +460,84 @@ fn a_create_with_a_host_outside_the_known_patterns_fires_and_a_first_sight_does_
     let mut h = Harness::new();
     h.feed(&[write("u", "update", "ingresses", "shop", "web", NIGHT, mallory(), Some(&outside))]);
     assert!(h.sink.published.is_empty(), "{:?}", h.sink.rules());
+}
+
+#[test]
+fn a_wildcard_host_is_known_only_by_that_exact_pattern() {
+    // `*.shop.example.com` is a known pattern of shop: as a glob it matches the
+    // literal `*.api.shop.example.com`, which must still be flagged.
+    let add = |host: &'static str| {
+        move |o: &mut Value| {
+            o["spec"]["rules"].as_array_mut().unwrap().push(json!({"host": host, "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}));
+        }
+    };
+    let h = change(add("*.api.shop.example.com"), mallory(), NIGHT);
+    let signal = h.sink.alerts()[0].signals.iter().find(|s| s.rule == RuleId::HostAdded).cloned();
+    assert_eq!(signal.map(|s| s.severity), Some(sentinel_core::rules::Severity::High));
+    assert!(!fires(&change(add("*.shop.example.com"), mallory(), NIGHT), RuleId::HostAdded), "the exact pattern");
+    assert!(!fires(&change(add("cart.shop.example.com"), mallory(), NIGHT), RuleId::HostAdded), "a concrete host");
+}
+
+#[test]
+fn without_known_hosts_a_new_host_is_judged_against_the_hosts_the_namespace_has_had() {
+    let policy = "cluster = \"test\"\n";
+    let ingress = |name: &str, host: &str| {
+        let mut o = storefront();
+        o["metadata"]["namespace"] = json!("blog");
+        o["metadata"]["name"] = json!(name);
+        o["spec"]["rules"][0]["host"] = json!(host);
+        o["spec"]["tls"][0]["hosts"] = json!([host]);
+        o
+    };
+    let mut h = Harness::with_policy(policy);
+    h.feed(&[
+        write("a", "create", "ingresses", "blog", "a", DAY, ci(), Some(&ingress("a", "a.blog.example.com"))),
+        write("b", "create", "ingresses", "blog", "b", LATER, ci(), Some(&ingress("b", "b.blog.example.com"))),
+    ]);
+    assert!(h.sink.published.is_empty(), "a sibling of a known host: {:?}", h.sink.rules());
+    h.feed(&[write(
+        "e",
+        "create",
+        "ingresses",
+        "blog",
+        "e",
+        NIGHT,
+        ci(),
+        Some(&ingress("e", "login.attacker.example.net")),
+    )]);
+    assert!(fires(&h, RuleId::HostAdded), "a host unlike any the namespace had");
+    h.feed(&[write("w", "create", "ingresses", "blog", "w", NIGHT, ci(), Some(&ingress("w", "*.blog.example.com")))]);
+    let wildcard = h.sink.alerts().iter().flat_map(|a| &a.signals).find(|s| s.audit_id == "w").cloned().unwrap();
+    assert_eq!((wildcard.rule, wildcard.severity), (RuleId::HostAdded, sentinel_core::rules::Severity::High));
+}
+
+#[test]
+fn once_learned_an_actor_new_to_the_cluster_is_a_signal_once() {
+    let policy = "cluster = \"test\"\n";
+    let mut h = Harness::with_policy(policy);
+    // Two weeks of CI changes teach the cluster's history.
+    let start: chrono::DateTime<chrono::Utc> = "2024-04-15T10:00:00Z".parse().unwrap();
+    let mut events = Vec::new();
+    let with_path = |path: &str| {
+        let mut o = storefront();
+        o["spec"]["rules"][0]["http"]["paths"].as_array_mut().unwrap().push(json!(
+            {"path": path, "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}));
+        o
+    };
+    for day in 0..16 {
+        let o = with_path(&format!("/v{day}"));
+        let t = (start + chrono::Duration::days(day)).to_rfc3339();
+        let verb = if day == 0 { "create" } else { "update" };
+        events.push(write(&format!("ci-{day}"), verb, "ingresses", "shop", "web", &t, ci(), Some(&o)));
+    }
+    h.feed(&events);
+    assert!(h.sink.published.is_empty(), "{:?}", h.sink.rules());
+    let o = with_path("/eve");
+    h.feed(&[write("eve-1", "update", "ingresses", "shop", "web", "2024-05-01T11:00:00Z", mallory(), Some(&o))]);
+    assert_eq!(h.sink.rules(), [RuleId::NewActor]);
+    let before = h.sink.published.len();
+    let o = with_path("/eve2");
+    h.feed(&[write("eve-2", "update", "ingresses", "shop", "web", "2024-05-01T15:00:00Z", mallory(), Some(&o))]);
+    assert_eq!(h.sink.published.len(), before, "seen once, known since");
 }

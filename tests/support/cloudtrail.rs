@@ -98,3 +98,73 @@ pub fn associate_access_policy(
 pub fn log_file(records: &[Value]) -> String {
     json!({"Records": records}).to_string()
 }
+
+/// An IAM user caller in another account.
+pub fn iam_user_in(account: &str, name: &str) -> Value {
+    json!({"type": "IAMUser", "principalId": "AIDAOTHER", "arn": format!("arn:aws:iam::{account}:user/{name}"),
+           "accountId": account, "accessKeyId": format!("AKIA{}", name.to_uppercase()), "userName": name})
+}
+
+/// The root user.
+pub fn root() -> Value {
+    json!({"type": "Root", "principalId": ACCOUNT, "arn": format!("arn:aws:iam::{ACCOUNT}:root"), "accountId": ACCOUNT,
+           "accessKeyId": "ASIAROOTCONSOLE"})
+}
+
+/// `GetSessionToken` by an IAM user (MFA-protected temporary credentials).
+pub fn get_session_token(id: &str, time: &str, user: &str, key: &str) -> Value {
+    let mut e = base(time, "sts.amazonaws.com", "GetSessionToken", iam_user(user), id);
+    e["requestParameters"] =
+        json!({"durationSeconds": 43200, "serialNumber": format!("arn:aws:iam::{ACCOUNT}:mfa/{user}")});
+    e["responseElements"] =
+        json!({"credentials": {"accessKeyId": key, "expiration": "May 2, 2024, 1:00:00 PM", "sessionToken": "token"}});
+    e
+}
+
+/// `GetFederationToken` by an IAM user, issuing a federated user's credentials.
+pub fn get_federation_token(id: &str, time: &str, user: &str, federated: &str, key: &str) -> Value {
+    let mut e = base(time, "sts.amazonaws.com", "GetFederationToken", iam_user(user), id);
+    e["requestParameters"] = json!({"name": federated, "durationSeconds": 3600});
+    e["responseElements"] = json!({
+        "credentials": {"accessKeyId": key, "expiration": "May 2, 2024, 3:00:00 AM", "sessionToken": "token"},
+        "federatedUser": {"federatedUserId": format!("{ACCOUNT}:{federated}"),
+                          "arn": format!("arn:aws:sts::{ACCOUNT}:federated-user/{federated}")}});
+    e
+}
+
+/// A caller acting for an IAM Identity Center user (`onBehalfOf`).
+pub fn identity_center_user(user_id: &str) -> Value {
+    json!({"type": "IdentityCenterUser", "accountId": ACCOUNT, "credentialId": "cred-1",
+           "onBehalfOf": {"userId": user_id, "identityStoreArn": "arn:aws:identitystore::111122223333:identitystore/d-1234567890"}})
+}
+
+/// IRSA: a pod's service-account token traded at the cluster's OIDC provider.
+pub fn irsa(id: &str, time: &str, namespace: &str, service_account: &str, role: &str, key: &str) -> Value {
+    let provider = "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B716D3041E";
+    let subject = format!("system:serviceaccount:{namespace}:{service_account}");
+    let caller = json!({"type": "WebIdentityUser", "principalId": format!("{provider}:sts.amazonaws.com:{subject}"),
+                        "userName": subject, "identityProvider": provider});
+    let mut e = base(time, "sts.amazonaws.com", "AssumeRoleWithWebIdentity", caller, id);
+    e["requestParameters"] = json!({"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+                                    "roleSessionName": "botocore-session-1714611600"});
+    e["responseElements"] = issued(role, "botocore-session-1714611600", key);
+    e
+}
+
+/// EKS Pod Identity: the agent's `AssumeRoleForPodIdentity` on a pod's behalf.
+pub fn pod_identity(id: &str, time: &str, cluster: &str, namespace: &str, service_account: &str, key: &str) -> Value {
+    let caller = json!({"type": "AssumedRole", "principalId": "AROANODE:i-0abc", "accountId": ACCOUNT,
+                        "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/eks-node-role/i-0abc"), "accessKeyId": "ASIANODE"});
+    let mut e = base(time, "eks-auth.amazonaws.com", "AssumeRoleForPodIdentity", caller, id);
+    e["requestParameters"] = json!({"clusterName": cluster, "token": "HIDDEN_DUE_TO_SECURITY_REASONS"});
+    let session = format!("eks-{cluster}-{service_account}-0b6c1a9e");
+    e["responseElements"] = json!({
+        "credentials": {"accessKeyId": key, "expiration": 1_714_615_200, "sessionToken": "token"},
+        "assumedRoleUser": {"assumeRoleId": format!("AROAPOD:{session}"),
+                            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/app-role/{session}")},
+        "subject": {"namespace": namespace, "serviceAccount": service_account},
+        "podIdentityAssociation": {"associationArn": format!("arn:aws:eks:eu-west-1:{ACCOUNT}:podidentityassociation/{cluster}/a-1"),
+                                   "associationId": "a-1"},
+        "audience": "pods.eks.amazonaws.com"});
+    e
+}

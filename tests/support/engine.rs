@@ -79,11 +79,12 @@ impl Collect {
     }
 }
 
-/// The policy the rule tests run under: weekday windows 09:00–17:00 UTC,
-/// a CI role and Argo CD approved, known hosts for `shop`, and no wait for
-/// CloudTrail (the identity tests set their own grace period).
+/// The policy the rule tests run under: change plans required, weekday
+/// windows 09:00–17:00 UTC, a CI role and Argo CD approved, known hosts for
+/// `shop`, and no wait for CloudTrail (the identity tests set their own grace period).
 pub const TEST_POLICY: &str = r#"
 cluster = "test"
+require_plans = true
 sensitive_namespaces = ["vault"]
 [[windows]]
 name = "business hours"

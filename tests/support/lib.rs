@@ -228,7 +228,11 @@ impl Decoding {
     /// Asserts that every record is accounted for.
     pub fn assert_balanced(&self) {
         let c = &self.counts;
-        assert_eq!(c.records, c.kept + c.denied + c.skipped.total() + c.malformed, "unbalanced counts: {c:?}");
+        assert_eq!(
+            c.records,
+            c.kept + c.denied + c.access + c.skipped.total() + c.malformed,
+            "unbalanced counts: {c:?}"
+        );
     }
 }
 

@@ -70,6 +70,9 @@ pub enum IdentityStatus {
     Pending,
     /// CloudTrail did not name the origin within the grace period.
     Unresolved,
+    /// A service account acted, and people who may be behind it are listed
+    /// in `actor.possible_origins` (exec into its pod, a token requested for it).
+    Inferred,
 }
 
 impl IdentityStatus {
@@ -77,6 +80,8 @@ impl IdentityStatus {
     pub fn of(actor: &Actor, generic_session: bool) -> Self {
         if actor.originating_principal.is_some() {
             Self::Resolved
+        } else if !actor.is_iam() && !actor.possible_origins.is_empty() {
+            Self::Inferred
         } else if !actor.is_iam() {
             Self::Kubernetes
         } else if generic_session {
@@ -124,15 +129,22 @@ pub struct Alert {
     /// The alert this one continues: the incident's earlier alert, full.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continues: Option<String>,
+    /// Other alerts of the same originating principal: cross-references,
+    /// never merged, so each alert keeps its own history and status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related_alerts: Vec<String>,
 }
 
 /// An actor's open incident: which alert it is, and when it last grew.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
-    /// The incident's alert.
-    pub alert_id: String,
+    /// The incident's alert; `None` while every signal was below the alert threshold.
+    pub alert_id: Option<String>,
     /// Its last signal's time: the correlation window runs from here.
     pub last_seen: DateTime<Utc>,
+    /// Signals below the alert threshold, kept until a signal opens the alert.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Signal>,
 }
 
 /// An alert as recorded, with how far it has been published.
@@ -184,6 +196,7 @@ impl Alert {
             approved,
             audit_ids: Vec::new(),
             continues: None,
+            related_alerts: Vec::new(),
         };
         alert.absorb(signals, approved);
         alert.revision = 1;
@@ -308,6 +321,9 @@ impl Alert {
         );
         let a = &self.actor;
         out.push_str(&format!("  actor: {}", e(a.display())));
+        if let Some(account) = &a.originating_account {
+            out.push_str(&format!(" (account {})", e(account)));
+        }
         if !a.kubernetes_username.is_empty() && a.kubernetes_username != a.display() {
             out.push_str(&format!(", user {}", e(&a.kubernetes_username)));
         }
@@ -320,6 +336,12 @@ impl Alert {
         }
         let status = serde_json::to_value(self.identity_status).ok();
         out.push_str(&format!(" [identity {}]\n", status.as_ref().and_then(|v| v.as_str()).unwrap_or("")));
+        for p in &a.possible_origins {
+            out.push_str(&format!("  possibly: {} ({})\n", e(&p.principal), e(&p.via)));
+        }
+        if !self.related_alerts.is_empty() {
+            out.push_str(&format!("  related: {}\n", self.related_alerts.join(", ")));
+        }
         if shown > 0 && shown < self.signals.len() {
             out.push_str(&format!("  ({shown} earlier signals above; new:)\n"));
         }

@@ -143,6 +143,7 @@ pub struct OnBehalfOf {
 /// Every event name [`classify`] can act on: the decoder keeps these only.
 pub const WATCHED: &[&str] = &[
     "AssumeRole",
+    "AssumeRoleForPodIdentity",
     "AssumeRoleWithSAML",
     "AssumeRoleWithWebIdentity",
     "GetFederationToken",
@@ -197,6 +198,7 @@ pub fn watched(name: &str) -> bool {
 /// Events that issue credentials.
 pub const ISSUERS: &[&str] = &[
     "AssumeRole",
+    "AssumeRoleForPodIdentity",
     "AssumeRoleWithSAML",
     "AssumeRoleWithWebIdentity",
     "GetFederationToken",
@@ -244,7 +246,7 @@ pub fn classify(e: &CloudTrailEvent, names: &dyn PipelineNames) -> Meaning {
     }
     let service = e.event_source.trim_end_matches(".amazonaws.com");
     let name = e.event_name.as_str();
-    if ISSUERS.contains(&name) && matches!(service, "sts" | "signin") {
+    if ISSUERS.contains(&name) && matches!(service, "sts" | "signin" | "eks-auth") {
         return Meaning::Issuer;
     }
     let tamper = |what: String| Meaning::Tampering(what);
@@ -370,7 +372,12 @@ pub fn issued(e: &CloudTrailEvent) -> (Option<String>, Option<String>, Option<Da
         // A console sign-in of an assumed role: the session is the caller itself.
         (e.event_name == "ConsoleLogin").then(|| e.user_identity.arn.clone()).flatten()
     });
-    let expiry = text("/credentials/expiration").and_then(|s| parse_expiration(&s));
+    // Pod Identity gives the expiry as epoch seconds; STS as text.
+    let expiry = text("/credentials/expiration").and_then(|s| parse_expiration(&s)).or_else(|| {
+        r.and_then(|r| r.pointer("/credentials/expiration"))
+            .and_then(Value::as_i64)
+            .and_then(|secs| DateTime::from_timestamp(secs, 0))
+    });
     (key, session, expiry)
 }
 
@@ -399,9 +406,38 @@ pub enum Caller {
     },
 }
 
+/// A workload named by its service account, and how it got AWS credentials.
+fn workload(namespace: &str, service_account: &str, how: &str) -> String {
+    format!("serviceaccount {namespace}/{service_account} ({how})")
+}
+
+/// The value of a session tag in an `AssumeRole`'s request (Pod Identity sets them).
+fn session_tag<'a>(e: &'a CloudTrailEvent, key: &str) -> Option<&'a str> {
+    e.request_parameters
+        .as_ref()?
+        .get("tags")?
+        .as_array()?
+        .iter()
+        .find(|t| t.get("key").and_then(Value::as_str) == Some(key))?
+        .get("value")?
+        .as_str()
+}
+
 /// Who is behind the caller of `e`, from the event alone.
 pub fn caller(e: &CloudTrailEvent) -> Caller {
     let u = &e.user_identity;
+    // EKS Pod Identity: the agent asks for credentials on a pod's behalf; the
+    // workload, named by its service account, is the origin.
+    if e.event_name == "AssumeRoleForPodIdentity" {
+        let subject = e.response_elements.as_ref().and_then(|r| r.get("subject"));
+        let field = |k: &str| subject.and_then(|s| s.get(k)).and_then(Value::as_str).unwrap_or("?");
+        let cluster = param(e, "clusterName").unwrap_or("?");
+        return Caller::Origin(workload(
+            field("namespace"),
+            field("serviceAccount"),
+            &format!("EKS Pod Identity on {cluster}"),
+        ));
+    }
     let source_identity = u
         .session_context
         .as_ref()
@@ -420,7 +456,15 @@ pub fn caller(e: &CloudTrailEvent) -> Caller {
             // AWSSSO provider, with the person as the session name.
             let sso = param(e, "principalArn").is_some_and(|p| p.contains("AWSSSO"));
             let name = if sso { param(e, "roleSessionName").map(str::to_owned) } else { None };
-            Caller::Origin(name.or_else(|| u.user_name.clone()).unwrap_or_else(|| "unknown federated user".into()))
+            // IRSA: a pod's service-account token traded at the cluster's OIDC provider.
+            let irsa = u.user_name.as_deref().and_then(|n| n.strip_prefix("system:serviceaccount:")).and_then(|sa| {
+                let (ns, name) = sa.split_once(':')?;
+                let provider = u.identity_provider.as_deref().unwrap_or_default();
+                provider.contains("oidc.eks.").then(|| workload(ns, name, "IRSA"))
+            });
+            Caller::Origin(
+                irsa.or(name).or_else(|| u.user_name.clone()).unwrap_or_else(|| "unknown federated user".into()),
+            )
         }
         "IdentityCenterUser" => Caller::Origin(
             u.on_behalf_of
@@ -432,6 +476,13 @@ pub fn caller(e: &CloudTrailEvent) -> Caller {
         ),
         "AWSService" => {
             let service = u.invoked_by.clone().or_else(|| e.source_ip_address.clone()).unwrap_or_default();
+            if service == "pods.eks.amazonaws.com"
+                && let (Some(ns), Some(sa)) =
+                    (session_tag(e, "kubernetes-namespace"), session_tag(e, "kubernetes-service-account"))
+            {
+                let cluster = session_tag(e, "eks-cluster-name").unwrap_or("?");
+                return Caller::Origin(workload(ns, sa, &format!("EKS Pod Identity on {cluster}")));
+            }
             let session = param(e, "roleSessionName").map(|s| format!(" ({s})")).unwrap_or_default();
             Caller::Origin(format!("{service}{session}"))
         }
@@ -452,8 +503,14 @@ pub fn caller(e: &CloudTrailEvent) -> Caller {
     }
 }
 
-/// The identity record an issuer event creates, once its caller's origin is known.
-pub fn record(e: &CloudTrailEvent, origin: String) -> IdentityRecord {
+/// The identity record an issuer event creates: `origin` when the caller's
+/// origin is known (with its account), else the caller's credentials to follow later.
+pub fn record(
+    e: &CloudTrailEvent,
+    origin: Option<(String, Option<String>)>,
+    via: Option<crate::actor::Credential>,
+) -> IdentityRecord {
+    let (_, session, expires_at) = issued(e);
     let mfa = e
         .additional_event_data
         .as_ref()
@@ -469,11 +526,19 @@ pub fn record(e: &CloudTrailEvent, origin: String) -> IdentityRecord {
                 .and_then(Value::as_str)
                 .map(|v| v == "true")
         });
+    let (originating_principal, origin_account) = match origin {
+        Some((o, account)) => (Some(o), account),
+        None => (None, None),
+    };
     IdentityRecord {
-        originating_principal: origin,
+        originating_principal,
+        origin_account,
+        via,
+        session_arn: session,
         source_identity: param(e, "sourceIdentity").map(str::to_owned),
         issued_by: e.event_name.clone(),
         issued_at: Some(e.event_time),
+        expires_at,
         source_ip: e.source_ip_address.clone(),
         mfa,
     }

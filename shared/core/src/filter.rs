@@ -11,6 +11,13 @@
 //!    the escaped form, so only hits are unescaped.
 //! 2. [`judge`] parses only the few fields it needs ([`Header`]) and applies
 //!    the exact rules: API group, `status` subresource, stage, response code.
+//!
+//! Besides writes, a few events give a person a service account's power and
+//! are kept as [`Verdict::Access`]: exec, attach and port-forward into a pod
+//! (kubectl 1.30 and later streams exec over WebSockets, audited as `get`),
+//! an ephemeral debug container added to a pod, a token requested for a
+//! service account. A later write by that service account names the person
+//! as a possible origin.
 
 use std::borrow::Cow;
 
@@ -18,6 +25,20 @@ use memchr::memmem;
 use serde::Deserialize;
 
 use crate::audit::{Kind, Verb};
+
+/// Pod subresources that run code in, or reach into, a pod.
+pub const POD_ACCESS: &[&str] = &["exec", "attach", "portforward", "ephemeralcontainers"];
+
+/// The kind of access an event gives, if it gives one: `(resource, subresource)`
+/// with its verb.
+pub fn access(resource: &str, subresource: &str, verb: &str) -> bool {
+    match (resource, subresource) {
+        ("pods", "ephemeralcontainers") => matches!(verb, "update" | "patch"),
+        ("pods", s) if POD_ACCESS.contains(&s) => matches!(verb, "create" | "get"),
+        ("serviceaccounts", "token") => verb == "create",
+        _ => false,
+    }
+}
 
 /// True if `group`/`resource` is a tracked [`Kind`]. A record without an API
 /// group is matched on the resource alone: the API server always writes the
@@ -30,8 +51,10 @@ pub fn is_tracked(group: Option<&str>, resource: &str) -> bool {
 struct Patterns {
     verb_key: memmem::Finder<'static>,
     resource_key: memmem::Finder<'static>,
+    subresource_key: memmem::Finder<'static>,
     verbs: Vec<Vec<u8>>,
     resources: Vec<Vec<u8>>,
+    access_subresources: Vec<Vec<u8>>,
     quote: &'static [u8],
 }
 
@@ -43,8 +66,10 @@ impl Patterns {
         Self {
             verb_key: leak(quoted("verb")),
             resource_key: leak(quoted("resource")),
+            subresource_key: leak(quoted("subresource")),
             verbs: Verb::WRITES.iter().map(|v| quoted(v.as_str())).collect(),
             resources: Kind::ALL.iter().map(|k| quoted(k.resource())).collect(),
+            access_subresources: POD_ACCESS.iter().chain(&["token"]).map(|s| quoted(s)).collect(),
             quote,
         }
     }
@@ -72,7 +97,8 @@ fn trim_ws(mut bytes: &[u8]) -> &[u8] {
     }
 }
 
-/// Byte-level test: could this record be a write to a tracked resource?
+/// Byte-level test: could this record be a write to a tracked resource, or
+/// an access event (a `subresource` key with one of the access values)?
 /// `escaped` says the record is the inside of a JSON string (quotes appear as `\"`).
 /// Never false for a record that [`judge`] would keep.
 pub fn prefilter(bytes: &[u8], escaped: bool) -> bool {
@@ -81,7 +107,8 @@ pub fn prefilter(bytes: &[u8], escaped: bool) -> bool {
     static ESCAPED: OnceLock<Patterns> = OnceLock::new();
     let p =
         if escaped { ESCAPED.get_or_init(|| Patterns::new(true)) } else { PLAIN.get_or_init(|| Patterns::new(false)) };
-    p.key_has_value(bytes, &p.verb_key, &p.verbs) && p.key_has_value(bytes, &p.resource_key, &p.resources)
+    (p.key_has_value(bytes, &p.verb_key, &p.verbs) && p.key_has_value(bytes, &p.resource_key, &p.resources))
+        || p.key_has_value(bytes, &p.subresource_key, &p.access_subresources)
 }
 
 /// The few fields [`judge`] needs, borrowed where the JSON allows.
@@ -164,6 +191,8 @@ pub enum Verdict {
     Kept,
     /// A write to a tracked object refused by authorization (HTTP 403).
     Denied,
+    /// A person reached into a pod or asked for a service account's token.
+    Access,
     /// Not of interest.
     Skip(SkipReason),
 }
@@ -180,6 +209,16 @@ pub fn judge(header: &Header<'_>) -> Verdict {
     let Some(object) = &header.object_ref else { return Verdict::Skip(SkipReason::NotRelevant) };
     let resource = object.resource.as_deref().unwrap_or_default();
     let group = object.api_group.as_deref();
+    let subresource = object.subresource.as_deref().unwrap_or_default();
+    if group.is_none_or(str::is_empty) && access(resource, subresource, verb) {
+        // A streaming exec is logged when its response starts (101 Switching
+        // Protocols) and again when it ends: the start is when the power begins.
+        return match (header.stage.as_deref(), header.response_status.as_ref().and_then(|s| s.code)) {
+            (Some("RequestReceived"), _) => Verdict::Skip(SkipReason::IncompleteStage),
+            (_, None | Some(101 | 200..=299)) => Verdict::Access,
+            _ => Verdict::Skip(SkipReason::Unsuccessful),
+        };
+    }
     if Verb::parse(verb) == Verb::Other || !is_tracked(group, resource) {
         return Verdict::Skip(SkipReason::NotRelevant);
     }
@@ -213,6 +252,17 @@ mod tests {
         assert!(prefilter(br#"{"verb":"deletecollection","objectRef":{"resource":"secrets"}}"#, false));
         // A value that merely mentions a verb is not a verb.
         assert!(!prefilter(br#"{"verb":"get","note":"update","objectRef":{"resource":"ingresses"}}"#, false));
+    }
+
+    #[test]
+    fn prefilter_passes_access_events_and_not_ordinary_pod_reads() {
+        assert!(prefilter(br#"{"verb":"get","objectRef":{"resource":"pods","subresource":"exec"}}"#, false));
+        assert!(prefilter(
+            br#"{"verb":"create","objectRef":{"resource":"serviceaccounts","subresource":"token"}}"#,
+            false
+        ));
+        assert!(!prefilter(br#"{"verb":"get","objectRef":{"resource":"pods","name":"exec"}}"#, false));
+        assert!(!prefilter(br#"{"verb":"get","objectRef":{"resource":"pods","subresource":"log"}}"#, false));
     }
 
     #[test]
@@ -250,6 +300,25 @@ mod tests {
             Verdict::Kept
         );
         assert_eq!(verdict(r#"{"kind":"Status","verb":"create"}"#), Verdict::Skip(SkipReason::NotAuditEvent));
+        // Access: exec by SPDY (create) or WebSocket (get), debug containers, token requests.
+        for access in [
+            r#"{"verb":"create","objectRef":{"resource":"pods","subresource":"exec"},"responseStatus":{"code":101}}"#,
+            r#"{"verb":"get","stage":"ResponseStarted","objectRef":{"resource":"pods","subresource":"exec"}}"#,
+            r#"{"verb":"patch","objectRef":{"resource":"pods","subresource":"ephemeralcontainers"}}"#,
+            r#"{"verb":"create","objectRef":{"resource":"serviceaccounts","subresource":"token","apiGroup":""}}"#,
+        ] {
+            assert_eq!(verdict(access), Verdict::Access, "{access}");
+        }
+        assert_eq!(
+            verdict(r#"{"verb":"get","objectRef":{"resource":"pods","subresource":"log"}}"#),
+            Verdict::Skip(SkipReason::NotRelevant)
+        );
+        assert_eq!(
+            verdict(
+                r#"{"verb":"create","objectRef":{"resource":"pods","subresource":"exec"},"responseStatus":{"code":403}}"#
+            ),
+            Verdict::Skip(SkipReason::Unsuccessful)
+        );
         // No group at all: matched on the resource name.
         assert_eq!(verdict(r#"{"verb":"update","objectRef":{"resource":"ingresses"}}"#), Verdict::Kept);
         assert_eq!(

@@ -70,9 +70,46 @@ pub fn plans(cluster: &str, namespace: &str) -> String {
     format!("{cluster}|{namespace}|")
 }
 
-/// The identity record of a set of credentials.
+/// The identity record of an access key (one record: a key is issued once).
 pub fn identity(credential: &Credential) -> String {
     credential.to_string()
+}
+
+/// One issuance of a session ARN: the same ARN is issued again to whoever
+/// assumes the role under the same session name, so each issuance is its own record.
+pub fn session_issuance(arn: &str, issued_at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{}{}", session_issuances(arn), issued_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+/// The prefix of every issuance of a session ARN.
+pub fn session_issuances(arn: &str) -> String {
+    format!("{}|", Credential::Session(arn.to_owned()))
+}
+
+/// The credentials obtained with `credential` while its own origin was unknown.
+pub fn links(credential: &Credential) -> String {
+    format!("links|{credential}")
+}
+
+/// The hosts a namespace's Ingresses have served without objection (learned).
+pub fn namespace_hosts(cluster: &str, namespace: &str) -> String {
+    format!("{cluster}|hosts|{namespace}")
+}
+
+/// When the engine first saw a cluster: the learning period runs from here.
+pub fn cluster_history(cluster: &str) -> String {
+    format!("{cluster}|history")
+}
+
+/// When an actor (by its stable name) first changed a cluster's Ingress layer.
+pub fn actor_seen(cluster: &str, stable_name: &str) -> String {
+    format!("{cluster}|seen|{stable_name}")
+}
+
+/// A person's access to a pod's or service account's power (exec, attach,
+/// port-forward, debug, token request), by the service account it gives.
+pub fn access(cluster: &str, namespace: &str, subject: &str) -> String {
+    format!("{cluster}|access|{namespace}|{subject}")
 }
 
 /// An alert waiting for CloudTrail to name the origin of its credentials.

@@ -5,7 +5,7 @@
 //! has made at least `learning.min_changes` such changes over at least
 //! `learning.min_history`, a new change is *far outside the pattern* when no
 //! past change fell within `learning.tolerance_hours` of the same hour of the
-//! week. Only namespaces without configured maintenance windows are judged
+//! day on a day of the same kind (a weekday, or the weekend). Only namespaces without configured maintenance windows are judged
 //! this way: configured windows always win. Changes that raised signals are
 //! never learned, so an insider cannot teach the model their own hours.
 
@@ -61,10 +61,16 @@ impl ActivityModel {
         if self.total < learning.min_changes || at - self.since < learning.min_history.0 {
             return Usual::Learning;
         }
-        let h = hour_of_week(at) as i64;
+        // Hours are compared across days of the same kind (weekdays, or the
+        // weekend): twenty changes cannot cover 168 hours of the week, but
+        // they do show which hours of a working day someone works.
+        let weekend = |day: i64| day >= 5;
+        let (day, hour) = (i64::from(at.weekday().num_days_from_monday()), i64::from(at.hour()));
         let tolerance = i64::from(learning.tolerance_hours);
-        let near: u32 = (h - tolerance..=h + tolerance)
-            .map(|i| self.hours.get(i.rem_euclid(HOURS as i64) as usize).copied().unwrap_or(0))
+        let near: u32 = (0..7)
+            .filter(|d| weekend(*d) == weekend(day))
+            .flat_map(|d| (hour - tolerance..=hour + tolerance).map(move |h| (d * 24 + h).rem_euclid(HOURS as i64)))
+            .map(|i| usize::try_from(i).ok().and_then(|i| self.hours.get(i)).copied().unwrap_or(0))
             .sum();
         if near == 0 { Usual::No } else { Usual::Yes }
     }

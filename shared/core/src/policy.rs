@@ -310,6 +310,15 @@ pub struct IdentitySettings {
     /// before `identity.unresolved` fires (CloudTrail lands minutes late).
     #[serde(default = "default_grace")]
     pub unresolved_grace: Span,
+    /// How long a person who exec'd, attached or port-forwarded into a pod
+    /// (or added a debug container) is named as a possible origin of what
+    /// the pod's service account does.
+    #[serde(default = "default_access_window")]
+    pub access_window: Span,
+}
+
+fn default_access_window() -> Span {
+    Span(Duration::hours(1))
 }
 
 fn default_grace() -> Span {
@@ -414,7 +423,11 @@ fn default_generic_sessions() -> Vec<Pattern> {
 
 impl Default for IdentitySettings {
     fn default() -> Self {
-        Self { generic_session_names: default_generic_sessions(), unresolved_grace: default_grace() }
+        Self {
+            generic_session_names: default_generic_sessions(),
+            unresolved_grace: default_grace(),
+            access_window: default_access_window(),
+        }
     }
 }
 
@@ -425,9 +438,14 @@ pub struct Policy {
     /// Cluster name for inputs that do not carry one (local files).
     #[serde(default = "default_cluster")]
     pub cluster: String,
-    /// Material changes need a registered change plan.
-    #[serde(default = "yes")]
+    /// Material changes need a registered change plan. Off by default: a
+    /// policy that asks for no plans is not violated by changes without one.
+    #[serde(default)]
     pub require_plans: bool,
+    /// Signals below this severity open no alert on their own: they are kept
+    /// with the actor's incident and join its alert if one opens.
+    #[serde(default = "default_threshold")]
+    pub alert_threshold: Severity,
     /// Namespaces whose signals are one severity higher.
     #[serde(default)]
     pub sensitive_namespaces: Vec<Pattern>,
@@ -469,8 +487,8 @@ pub struct Policy {
 fn default_cluster() -> String {
     "local".to_owned()
 }
-fn yes() -> bool {
-    true
+fn default_threshold() -> Severity {
+    Severity::Medium
 }
 fn default_controller_configmaps() -> Vec<Pattern> {
     ["ingress-nginx/ingress-nginx-controller", "*/nginx-configuration", "kube-system/aws-load-balancer-controller*"]
@@ -525,6 +543,12 @@ impl Policy {
         self.actors.iter().find(|a| any_matches(&a.namespaces, namespace) && a.matches(actor))
     }
 
+    /// True if some `[[actors]]` entry names who may change `namespace`:
+    /// only then is anyone else an unapproved actor there.
+    pub fn actors_cover(&self, namespace: &str) -> bool {
+        self.actors.iter().any(|a| any_matches(&a.namespaces, namespace))
+    }
+
     /// True if the namespace's signals are raised a level.
     pub fn is_sensitive(&self, namespace: &str) -> bool {
         any_matches(&self.sensitive_namespaces, namespace)
@@ -535,6 +559,15 @@ impl Policy {
         let patterns: Vec<&Pattern> =
             self.hosts.iter().filter(|h| any_matches(&h.namespaces, namespace)).flat_map(|h| &h.patterns).collect();
         (!patterns.is_empty()).then_some(patterns)
+    }
+
+    /// Whether the known host patterns of a namespace allow `host`; `None`
+    /// when none are configured. Patterns describe concrete hosts: a
+    /// wildcard host is allowed only by a pattern that is that exact wildcard.
+    pub fn host_allowed(&self, namespace: &str, host: &str) -> Option<bool> {
+        let patterns = self.known_hosts(namespace)?;
+        let wildcard = host.contains('*');
+        Some(patterns.iter().any(|p| if wildcard { p.as_str() == host } else { p.matches(host) }))
     }
 
     /// True if `namespace/name` is an ingress controller ConfigMap.

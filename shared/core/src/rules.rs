@@ -129,6 +129,8 @@ rules! {
         "No registered change plan covers the change, or the manifest digest differs.";
     Denied = "change.denied", Low,
         "A write to the Ingress layer was refused by authorization: someone is probing.";
+    NewActor = "change.new-actor", Medium,
+        "Once the learning period has passed, an actor never seen changing the cluster's Ingress layer makes a material change.";
     IdentityUnresolved = "identity.unresolved", Medium,
         "An IAM-authenticated change whose origin cannot be traced.";
     AccessChanged = "identity.access-changed", High,
@@ -172,8 +174,10 @@ impl Finding {
 
 /// What content rules need to know beyond the change.
 pub struct Context<'a> {
-    /// Known host patterns of the namespace, `None` when none are configured.
-    pub known_host: Option<&'a dyn Fn(&str) -> bool>,
+    /// True if a host is known for the namespace: allowed by its known-host
+    /// patterns, or like the hosts it has had where none are configured. A
+    /// wildcard is known only when a pattern is that exact wildcard.
+    pub host_known: &'a dyn Fn(&str) -> bool,
     /// True if a service of the namespace is of type ExternalName.
     pub external_name: &'a dyn Fn(&str) -> Option<String>,
 }
@@ -267,7 +271,7 @@ pub fn findings(change: &Change, ctx: &Context<'_>) -> Vec<Finding> {
         Change::HostAdded { host } => {
             let name = host.as_deref().unwrap_or("*");
             let wildcard = host.as_deref().is_none_or(|h| h.starts_with('*'));
-            if ctx.known_host.is_none_or(|known| !known(name)) {
+            if !(ctx.host_known)(name) {
                 let finding = f(R::HostAdded, format!("host {name} added outside the known host patterns"));
                 out.push(if wildcard { finding.with_severity(Severity::High) } else { finding });
             }
@@ -377,8 +381,8 @@ pub fn is_material(change: &Change) -> bool {
 
 /// Findings on the first sight of an Ingress, where it is risky in itself.
 /// `tls_elsewhere` says a host is served over TLS by another Ingress.
-/// `created`: the object is new (a create), so hosts outside the known host
-/// patterns count too; an older object seen for the first time is not judged on them.
+/// `created`: the object is new (a create), so hosts that are not known
+/// count too; an older object seen for the first time is not judged on them.
 pub fn first_sight(
     state: &IngressState,
     ctx: &Context<'_>,
@@ -407,7 +411,7 @@ pub fn first_sight(
                 for f in findings(&change, ctx) {
                     if f.rule == RuleId::BackendRerouted {
                         out.push(f);
-                    } else if created && f.rule == RuleId::HostAdded && ctx.known_host.is_some() {
+                    } else if created && f.rule == RuleId::HostAdded {
                         hosts.push(f);
                     }
                 }

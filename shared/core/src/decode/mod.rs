@@ -84,6 +84,9 @@ pub enum Outcome {
     Kept,
     /// A write refused by authorization (HTTP 403): a signal of probing.
     Denied,
+    /// A person reached into a pod or asked for a service account's token
+    /// (exec, attach, port-forward, a debug container, a token request).
+    Access,
 }
 
 /// Where a log event came from, when the delivery says.
@@ -204,7 +207,7 @@ impl Skipped {
     }
 }
 
-/// The account of one or more inputs: `records == kept + denied + skipped + malformed`.
+/// The account of one or more inputs: `records == kept + denied + access + skipped + malformed`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     /// Leaf records read (audit lines, log events, control messages).
@@ -213,6 +216,8 @@ pub struct Counts {
     pub kept: u64,
     /// Writes refused by authorization.
     pub denied: u64,
+    /// Access events kept (exec, attach, port-forward, debug containers, token requests).
+    pub access: u64,
     /// Records passed over, by reason.
     pub skipped: Skipped,
     /// Records that could not be decoded.
@@ -230,6 +235,7 @@ impl Counts {
         self.records += other.records;
         self.kept += other.kept;
         self.denied += other.denied;
+        self.access += other.access;
         self.malformed += other.malformed;
         self.input_errors += other.input_errors;
         self.bytes += other.bytes;
@@ -737,6 +743,7 @@ impl Decoder<'_> {
             Verdict::Skip(reason) => return self.skip(reason, at),
             Verdict::Kept => Outcome::Kept,
             Verdict::Denied => Outcome::Denied,
+            Verdict::Access => Outcome::Access,
         };
         match serde_json::from_slice::<AuditEvent>(json) {
             Ok(mut event) => {
@@ -744,6 +751,7 @@ impl Decoder<'_> {
                 match outcome {
                     Outcome::Kept => self.counts.kept += 1,
                     Outcome::Denied => self.counts.denied += 1,
+                    Outcome::Access => self.counts.access += 1,
                 }
                 if event.audit_id.is_empty() {
                     // Without an id, two distinct writes must still be two

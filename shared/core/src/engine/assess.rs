@@ -159,13 +159,17 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 }
             }
         }
-        let known = self.policy.known_hosts(namespace);
-        let known_host = |h: &str| known.as_ref().is_some_and(|ps| ps.iter().any(|p| p.matches(h)));
-        let external = |svc: &str| externals.get(svc).cloned();
-        let rules_ctx = Context {
-            known_host: known.as_ref().map(|_| &known_host as &dyn Fn(&str) -> bool),
-            external_name: &external,
+        // Without known-host patterns, hosts are judged against the hosts the namespace has had.
+        let learned = match self.policy.known_hosts(namespace) {
+            Some(_) => Vec::new(),
+            None => self.learned_hosts(&ctx.cluster, namespace, ctx.time)?,
         };
+        let host_known = |h: &str| match self.policy.host_allowed(namespace, h) {
+            Some(allowed) => allowed,
+            None => like_learned(h, &learned),
+        };
+        let external = |svc: &str| externals.get(svc).cloned();
+        let rules_ctx = Context { host_known: &host_known, external_name: &external };
         if ctx.verb.is_delete() {
             a.new_state = ObjectState::Deleted;
             a.findings.push(Finding::new(
@@ -229,6 +233,23 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         }
         Ok(())
     }
+}
+
+/// True if `host` is like the hosts a namespace has had: one of them, or
+/// under the same parent domain as one of them (`app7.blog.example.com`
+/// beside `app1.blog.example.com`). A namespace with no hosts yet has
+/// nothing to judge against. A wildcard is never known by learning: only a
+/// policy pattern that is that exact wildcard allows one.
+fn like_learned(host: &str, learned: &[String]) -> bool {
+    if host.contains('*') {
+        return false;
+    }
+    if learned.is_empty() {
+        return true;
+    }
+    let parent = |h: &str| h.split_once('.').map(|(_, rest)| rest.to_owned()).filter(|p| p.contains('.'));
+    let own = parent(host);
+    learned.iter().any(|l| l == host || (own.is_some() && parent(l) == own))
 }
 
 /// The state of an object whose body is not logged.

@@ -4,8 +4,11 @@
 //! indexes: a late write takes its place in the history and changes nothing
 //! that came after it. Accepted changes teach the actor's learned pattern.
 
+use chrono::{DateTime, Utc};
+
 use super::assess::Assessment;
 use super::context::EventContext;
+use super::judge::ClusterHistory;
 use super::{Engine, EngineError};
 use crate::baseline::{Baseline, ObjectState, Write};
 use crate::keys;
@@ -34,6 +37,9 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             }
             if accepted {
                 baseline.approved = Some(a.new_state.clone());
+                if let ObjectState::Ingress(state) = &a.new_state {
+                    self.learn_hosts(&ctx.object, state, ctx.time)?;
+                }
             }
         }
         baseline.record(
@@ -46,6 +52,9 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 state: Some(a.new_state.clone()),
             },
         );
+        if a.material {
+            self.remember_actor(ctx)?;
+        }
         if accepted && a.material {
             let key = keys::activity(&ctx.cluster, &ctx.actor_key, ctx.namespace());
             let time = ctx.time;
@@ -62,6 +71,34 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             )?;
         }
         self.store.put_baseline(&ctx.object.baseline(), &baseline, Expect::from_current(version), None, ctx.time)?;
+        Ok(())
+    }
+
+    /// Remembers that the actor has changed the cluster's Ingress layer (a
+    /// new actor raises its signal once), and when the cluster was first seen.
+    fn remember_actor(&self, ctx: &EventContext<'_>) -> Result<(), EngineError> {
+        let time = ctx.time;
+        self.store.update_typed::<ClusterHistory>(
+            Space::Activity,
+            &keys::cluster_history(&ctx.cluster),
+            time,
+            |_| None,
+            |current| match current {
+                Some(h) if h.since <= time => None,
+                _ => Some(ClusterHistory { since: time }),
+            },
+        )?;
+        let key = keys::actor_seen(&ctx.cluster, &ctx.actor.stable_name());
+        self.store.update_typed::<DateTime<Utc>>(
+            Space::Activity,
+            &key,
+            time,
+            |_| None,
+            |current| match current {
+                Some(first) if first <= time => None,
+                _ => Some(time),
+            },
+        )?;
         Ok(())
     }
 }

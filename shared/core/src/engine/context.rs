@@ -83,7 +83,10 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         let Some(object) = self.object_of(record) else { return Ok(None) };
         let (time, time_note) = self.time_of(record);
         let cluster = object.cluster.clone();
-        let actor = self.resolve(Actor::from_event(event), time)?;
+        let mut actor = self.resolve(Actor::from_event(event), time)?;
+        if actor.service_account.is_some() {
+            actor.possible_origins = self.possible_origins(&actor, &object.cluster, time)?;
+        }
         let actor_key = actor.key(|s| self.policy.is_generic_session(s));
         let mut notes = Map::new();
         if let Some(note) = time_note {
@@ -114,11 +117,14 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         IdentityStatus::of(actor, generic)
     }
 
-    /// Fills in what identity records know about the actor's credentials.
-    fn resolve(&self, mut actor: Actor, time: DateTime<Utc>) -> Result<Actor, StoreError> {
-        if let Some(record) = self.lookup_origin(actor.access_key_id.as_deref(), actor.iam_arn.as_deref(), time)? {
-            actor.originating_principal = Some(record.originating_principal);
-            actor.source_identity = record.source_identity;
+    /// Fills in what identity records know about the actor's credentials
+    /// (an IAM user or the root user is its own origin already).
+    pub(super) fn resolve(&self, mut actor: Actor, time: DateTime<Utc>) -> Result<Actor, StoreError> {
+        if actor.originating_principal.is_some() {
+            return Ok(actor);
+        }
+        if let Some(origin) = self.lookup_origin(actor.access_key_id.as_deref(), actor.iam_arn.as_deref(), time)? {
+            origin.apply(&mut actor);
         }
         Ok(actor)
     }

@@ -25,6 +25,9 @@ use crate::store::{AlertStore, Expect, Incidents, Sink, Store, Versioned};
 /// The longest summary kept.
 const SUMMARY: usize = 512;
 
+/// Most signals an incident holds below the alert threshold (the newest are kept).
+const MAX_HELD: usize = 64;
+
 /// Whose signals these are, as correlation groups and alerts name them.
 #[derive(Clone, Copy)]
 pub(super) struct Attribution<'a> {
@@ -157,10 +160,35 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         let incident_key = keys::incident(cluster, actor_key);
         // The incident points at its alert; the alert record is the one source of truth.
         let open = self.store.incident(&incident_key, time)?.filter(|i| time <= i.value.last_seen + window);
-        let current = match &open {
-            Some(i) => self.store.stored_alert(&i.value.alert_id, time)?,
-            None => None,
+        let last_seen = open.as_ref().map_or(time, |i| i.value.last_seen.max(time));
+        let (held, current) = match open {
+            Some(i) => {
+                let current = match &i.value.alert_id {
+                    Some(id) => self.store.stored_alert(id, time)?,
+                    None => None,
+                };
+                (i.value.held, current)
+            }
+            None => (Vec::new(), None),
         };
+        let threshold = self.policy.alert_threshold;
+        if current.is_none() && signals.iter().all(|s| s.severity < threshold) {
+            // Below the alert threshold with no alert open: kept with the
+            // incident, to join its alert if a louder signal opens one.
+            let mut held = held;
+            for s in signals {
+                if !held.iter().any(|h| h.rule == s.rule && h.audit_id == s.audit_id && h.resource == s.resource) {
+                    self.stats.held += 1;
+                    held.push(s);
+                }
+            }
+            let start = held.len().saturating_sub(MAX_HELD);
+            held.drain(..start);
+            let incident = Incident { alert_id: None, last_seen, held };
+            let expires = (last_seen + window).max(time + Duration::seconds(1));
+            self.store.put_incident(&incident_key, &incident, Expect::Any, Some(expires), time)?;
+            return Ok(None);
+        }
         let (alert, record) = match current {
             Some(record) if record.value.alert.has_room_for(&signals) => {
                 let mut alert = record.value.alert.clone();
@@ -168,12 +196,16 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 (alert, Some(record))
             }
             current => {
-                let again = signals.clone();
-                let Some(mut new) = Alert::open(cluster, actor, actor_key, status, signals, approved) else {
+                // A new alert starts with what the incident held below the threshold.
+                let continues = current.map(|r| r.value.alert.alert_id);
+                let opening: Vec<Signal> =
+                    if continues.is_none() { held.into_iter().chain(signals).collect() } else { signals };
+                let again = opening.clone();
+                let Some(mut new) = Alert::open(cluster, actor, actor_key, status, opening, approved) else {
                     return Ok(None);
                 };
                 // The incident's alert is full: this one continues it.
-                new.continues = current.map(|r| r.value.alert.alert_id);
+                new.continues = continues;
                 // A rerun after the window closed: the alert record knows this incident already.
                 match self.store.stored_alert(&new.alert_id, time)? {
                     Some(known) => {
@@ -185,7 +217,8 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 }
             }
         };
-        let incident = Incident { alert_id: alert.alert_id.clone(), last_seen: alert.last_seen };
+        let incident =
+            Incident { alert_id: Some(alert.alert_id.clone()), last_seen: alert.last_seen, held: Vec::new() };
         let expires = (alert.last_seen + window).max(time + Duration::seconds(1));
         self.store.put_incident(&incident_key, &incident, Expect::Any, Some(expires), time)?;
         self.record_and_publish(&alert, record, time, sink)?;

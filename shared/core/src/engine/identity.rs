@@ -23,8 +23,8 @@ use crate::keys;
 use crate::rules::{Finding, RuleId};
 use crate::store::{Expect, Identities, Incidents, Sink, Space, Store, StoreError, Typed};
 
-/// How many links of a role chain are followed before giving up.
-const MAX_CHAIN: usize = 8;
+/// How many links of a role chain are followed before giving up (a loop, or forged records).
+const MAX_CHAIN: usize = 32;
 
 /// An alert waiting for CloudTrail to name the origin of its session.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,57 +53,103 @@ pub struct PendingEvent {
     pub resource: Resource,
 }
 
-fn session_key(arn: &str) -> String {
-    keys::identity(&Credential::Session(arn.to_owned()))
+/// What a chain of identity records leads to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Origin {
+    /// The person or pipeline.
+    pub principal: String,
+    /// Its account, when CloudTrail says.
+    pub account: Option<String>,
+    /// `sts:SourceIdentity` met along the chain.
+    pub source_identity: Option<String>,
 }
 
-fn access_key(key: &str) -> String {
-    keys::identity(&Credential::AccessKey(key.to_owned()))
+impl Origin {
+    /// Names the origin on the actor; its account only when it differs from
+    /// the session's (a chain that crossed accounts).
+    pub(super) fn apply(self, actor: &mut Actor) {
+        let session_account = actor.iam_arn.as_deref().and_then(crate::actor::account_of);
+        actor.originating_account = self.account.filter(|a| Some(a.as_str()) != session_account);
+        actor.originating_principal = Some(self.principal);
+        actor.source_identity = self.source_identity;
+    }
 }
 
 impl<S: Store + ?Sized> Engine<'_, S> {
-    /// The identity record behind an access key or session ARN, following
-    /// role chains (a record whose origin is itself a session) to their end.
+    /// Who is behind a set of credentials: the record of the access key,
+    /// followed along role chains (a record whose origin is not known yet
+    /// points at the credentials that obtained it) to the origin.
+    ///
+    /// A session ARN is used only when the key is unknown, the session name
+    /// is specific (not generic by the policy), and exactly one issuance of
+    /// that ARN was live at `time`: whoever assumed a shared role last is
+    /// never taken for whoever used it.
     pub(super) fn lookup_origin(
         &self,
         access: Option<&str>,
         session: Option<&str>,
         time: DateTime<Utc>,
-    ) -> Result<Option<IdentityRecord>, StoreError> {
-        let mut found = None;
-        for key in access.map(access_key).into_iter().chain(session.map(session_key)) {
-            if let Some(r) = self.store.identity(&key, time)? {
-                found = Some(r.value);
-                break;
-            }
+    ) -> Result<Option<Origin>, StoreError> {
+        let mut record = match access {
+            Some(key) => self.store.identity(&keys::identity(&Credential::AccessKey(key.to_owned())), time)?,
+            None => None,
         }
-        let Some(mut record) = found else { return Ok(None) };
-        let mut seen = vec![record.originating_principal.clone()];
-        for _ in 0..MAX_CHAIN {
-            if !record.originating_principal.starts_with("arn:aws:sts::") {
-                break;
+        .map(|v| v.value);
+        if record.is_none()
+            && let Some(arn) = session
+        {
+            record = self.unique_issuance(arn, time)?;
+        }
+        let mut source_identity = None;
+        let mut followed: Vec<Credential> = Vec::new();
+        while let Some(r) = record {
+            source_identity = source_identity.or(r.source_identity.clone());
+            if let Some(principal) = r.originating_principal {
+                return Ok(Some(Origin { principal, account: r.origin_account, source_identity }));
             }
-            let Some(next) = self.store.identity(&session_key(&record.originating_principal), time)? else { break };
-            if seen.contains(&next.value.originating_principal) {
-                break;
+            let Some(via) = r.via else { return Ok(None) };
+            if followed.contains(&via) || followed.len() >= MAX_CHAIN {
+                return Ok(None);
             }
-            seen.push(next.value.originating_principal.clone());
-            let source_identity = record.source_identity.take();
-            record = IdentityRecord {
-                source_identity: source_identity.or(next.value.source_identity.clone()),
-                ..next.value
+            let at = r.issued_at.unwrap_or(time);
+            record = match &via {
+                Credential::AccessKey(k) => {
+                    self.store.identity(&keys::identity(&Credential::AccessKey(k.clone())), at)?.map(|v| v.value)
+                }
+                Credential::Session(arn) => self.unique_issuance(arn, at)?,
+                Credential::User(_) => None,
             };
+            followed.push(via);
         }
-        Ok(Some(record))
+        Ok(None)
     }
 
-    /// Who is behind the caller of a CloudTrail event, as far as is known.
-    fn origin_of(&self, e: &cloudtrail::CloudTrailEvent) -> Result<Option<String>, StoreError> {
+    /// The one issuance of a specific session ARN live at `time`, if exactly one was.
+    fn unique_issuance(&self, arn: &str, time: DateTime<Utc>) -> Result<Option<IdentityRecord>, StoreError> {
+        let name = arn.rsplit('/').next().unwrap_or_default();
+        if !arn.contains(":assumed-role/") || name.is_empty() || self.policy.is_generic_session(name) {
+            return Ok(None);
+        }
+        let mut live: Vec<IdentityRecord> = self
+            .store
+            .scan_typed::<IdentityRecord>(Space::Identity, &keys::session_issuances(arn), time)?
+            .into_iter()
+            .map(|(_, v)| v.value)
+            .filter(|r| r.live_at(time))
+            .collect();
+        Ok(if live.len() == 1 { live.pop() } else { None })
+    }
+
+    /// Who is behind the caller of a CloudTrail event, as far as is known, with its account.
+    fn origin_of(&self, e: &cloudtrail::CloudTrailEvent) -> Result<Option<(String, Option<String>)>, StoreError> {
         Ok(match cloudtrail::caller(e) {
-            Caller::Origin(origin) => Some(origin),
+            Caller::Origin(origin) => {
+                let account = e.user_identity.account_id.clone().or_else(|| e.recipient_account_id.clone());
+                Some((origin, account))
+            }
             Caller::Session { access_key_id, session_arn } => self
                 .lookup_origin(access_key_id.as_deref(), session_arn.as_deref(), e.event_time)?
-                .map(|r| r.originating_principal),
+                .map(|o| (o.principal, o.account)),
         })
     }
 
@@ -111,31 +157,104 @@ impl<S: Store + ?Sized> Engine<'_, S> {
     pub fn process_cloudtrail(&mut self, record: &CloudTrailRecord, sink: &mut dyn Sink) -> Result<(), EngineError> {
         let e = &record.event;
         self.stats.events += 1;
-        let time = e.event_time;
         let origin = self.origin_of(e)?;
         match cloudtrail::classify(e, &self.policy.pipeline) {
-            Meaning::Issuer => {
-                let (key, session, expiry) = cloudtrail::issued(e);
-                // Fall back to the caller's session, so chains still resolve later.
-                let Some(origin) = origin.or_else(|| e.user_identity.arn.clone()) else { return Ok(()) };
-                let identity = cloudtrail::record(e, origin);
-                // Kept past expiry for audit events that arrive late.
-                // An expiry before issuance is bad data: assume the longest session.
-                let expires = expiry.filter(|x| *x > time).unwrap_or(time + Duration::hours(12)) + Duration::days(1);
-                let credentials: Vec<Credential> =
-                    key.map(Credential::AccessKey).into_iter().chain(session.map(Credential::Session)).collect();
-                for c in &credentials {
-                    self.store.put_identity(&keys::identity(c), &identity, Expect::Any, Some(expires), time)?;
-                }
-                for c in &credentials {
-                    self.resolve_pending(c, &identity, time, sink)?;
-                }
-                Ok(())
+            Meaning::Issuer => self.issue(e, origin, sink),
+            Meaning::Tampering(what) => {
+                self.cloudtrail_signal(e, RuleId::PipelineTampering, what, origin.map(|o| o.0), sink)
             }
-            Meaning::Tampering(what) => self.cloudtrail_signal(e, RuleId::PipelineTampering, what, origin, sink),
-            Meaning::AccessChange(what) => self.cloudtrail_signal(e, RuleId::AccessChanged, what, origin, sink),
+            Meaning::AccessChange(what) => {
+                self.cloudtrail_signal(e, RuleId::AccessChanged, what, origin.map(|o| o.0), sink)
+            }
             Meaning::Other => Ok(()),
         }
+    }
+
+    /// Records the credentials an issuer event handed out, then settles the
+    /// alerts that waited on them (or on credentials obtained with them).
+    fn issue(
+        &mut self,
+        e: &cloudtrail::CloudTrailEvent,
+        origin: Option<(String, Option<String>)>,
+        sink: &mut dyn Sink,
+    ) -> Result<(), EngineError> {
+        let time = e.event_time;
+        let (key, session, expiry) = cloudtrail::issued(e);
+        // The caller's origin is not known yet: remember its credentials, so
+        // the chain completes when their record arrives.
+        let caller = &e.user_identity;
+        let via = match &origin {
+            Some(_) => None,
+            None => caller
+                .access_key_id
+                .clone()
+                .map(Credential::AccessKey)
+                .or_else(|| caller.arn.clone().filter(|a| a.contains(":assumed-role/")).map(Credential::Session)),
+        };
+        if origin.is_none() && via.is_none() {
+            return Ok(());
+        }
+        let identity = cloudtrail::record(e, origin, via.clone());
+        // Kept past expiry for audit events that arrive late.
+        // An expiry before issuance is bad data: assume the longest session.
+        let expires = expiry.filter(|x| *x > time).unwrap_or(time + Duration::hours(12)) + Duration::days(1);
+        let mut issued = Vec::new();
+        if let Some(k) = key {
+            let credential = Credential::AccessKey(k);
+            self.store.put_identity(&keys::identity(&credential), &identity, Expect::Any, Some(expires), time)?;
+            issued.push(credential);
+        }
+        if let Some(arn) = session {
+            let key = keys::session_issuance(&arn, time);
+            self.store.put_identity(&key, &identity, Expect::Any, Some(expires), time)?;
+            issued.push(Credential::Session(arn));
+        }
+        if let Some(via) = &via {
+            let children = issued.clone();
+            self.store.update_typed::<Vec<Credential>>(
+                Space::Identity,
+                &keys::links(via),
+                time,
+                |_| Some(expires),
+                |current| {
+                    let mut links = current.unwrap_or_default();
+                    let before = links.len();
+                    for c in &children {
+                        if !links.contains(c) {
+                            links.push(c.clone());
+                        }
+                    }
+                    (links.len() > before).then_some(links)
+                },
+            )?;
+        }
+        for credential in issued {
+            self.resolve_chain(&credential, time, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Settles the alerts waiting on `credential` and on every credential
+    /// obtained with it while its origin was unknown.
+    fn resolve_chain(
+        &mut self,
+        credential: &Credential,
+        time: DateTime<Utc>,
+        sink: &mut dyn Sink,
+    ) -> Result<(), EngineError> {
+        let mut todo = vec![credential.clone()];
+        let mut done: Vec<Credential> = Vec::new();
+        while let Some(c) = todo.pop() {
+            if done.contains(&c) || done.len() >= MAX_CHAIN * 4 {
+                continue;
+            }
+            self.resolve_pending(&c, time, sink)?;
+            if let Some(children) = self.store.get_typed::<Vec<Credential>>(Space::Identity, &keys::links(&c), time)? {
+                todo.extend(children.value);
+            }
+            done.push(c);
+        }
+        Ok(())
     }
 
     fn cloudtrail_signal(
@@ -245,22 +364,32 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         self.store.delete(Space::Pending, key)
     }
 
-    /// Enriches the alerts waiting on `credential` with the origin CloudTrail named.
+    /// Enriches the alerts waiting on `credential` with the origin CloudTrail
+    /// named, if the chain now leads to one, and cross-references that
+    /// origin's open incident: the alerts are never merged, each keeps its
+    /// own history and status.
     fn resolve_pending(
         &mut self,
         credential: &Credential,
-        identity: &IdentityRecord,
         time: DateTime<Utc>,
         sink: &mut dyn Sink,
     ) -> Result<(), EngineError> {
         let waiting = self.store.scan_typed::<Pending>(Space::Pending, &keys::pending_for(credential), time)?;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let origin = match credential {
+            Credential::AccessKey(k) => self.lookup_origin(Some(k), None, time)?,
+            Credential::Session(arn) => self.lookup_origin(None, Some(arn), time)?,
+            Credential::User(_) => None,
+        };
+        let Some(origin) = origin else { return Ok(()) };
         for (key, pending) in waiting {
             let pending = pending.value;
             let policy = self.policy;
             let generic = |s: &str| policy.is_generic_session(s);
             let revised = self.revise(&pending.alert_id, time, sink, |alert| {
-                alert.actor.originating_principal = Some(identity.originating_principal.clone());
-                alert.actor.source_identity = identity.source_identity.clone();
+                origin.clone().apply(&mut alert.actor);
                 alert.identity_status = IdentityStatus::Resolved;
                 // A record that arrives after the grace period still settles the question.
                 alert.signals.retain(|s| s.rule != RuleId::IdentityUnresolved);
@@ -268,7 +397,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 // The origin may change the verdict on the actor.
                 for ev in &pending.events {
                     let ns = ev.resource.namespace.as_deref().unwrap_or_default();
-                    let approved = policy.approved_actor(&alert.actor, ns).is_some();
+                    let approved = policy.approved_actor(&alert.actor, ns).is_some() || !policy.actors_cover(ns);
                     let flagged = |s: &Signal| {
                         s.rule == RuleId::UnapprovedActor && s.audit_id == ev.audit_id && s.resource == ev.resource
                     };
@@ -292,24 +421,49 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                             s.severity =
                                 policy.severity(RuleId::UnapprovedActor, RuleId::UnapprovedActor.default_severity());
                             s.summary = summary;
-                            let drift = s.evidence.get("drift_since_approved").cloned();
                             s.evidence = json!({"actor_key": alert.actor_key});
-                            if let (Some(d), Some(obj)) = (drift, s.evidence.as_object_mut()) {
-                                obj.insert("drift_since_approved".into(), d);
-                            }
                             alert.signals.push(s);
                         }
                     }
                 }
             })?;
             if let Some(alert) = revised {
-                // Later changes by the same origin join this incident.
-                let incident_key = keys::incident(&alert.cluster, &alert.actor_key);
-                let window = self.policy.correlation.window.0;
-                let incident = Incident { alert_id: alert.alert_id.clone(), last_seen: alert.last_seen };
-                self.store.put_incident(&incident_key, &incident, Expect::Any, Some(alert.last_seen + window), time)?;
+                self.cross_reference(&alert, time, sink)?;
             }
             self.forget_pending(&key)?;
+        }
+        Ok(())
+    }
+
+    /// Links a freshly resolved alert with its origin's open incident (both
+    /// ways); with none open, later changes by the origin join this alert.
+    fn cross_reference(
+        &mut self,
+        alert: &crate::alert::Alert,
+        time: DateTime<Utc>,
+        sink: &mut dyn Sink,
+    ) -> Result<(), EngineError> {
+        let incident_key = keys::incident(&alert.cluster, &alert.actor_key);
+        let window = self.policy.correlation.window.0;
+        let open = self.store.incident(&incident_key, time)?.filter(|i| time <= i.value.last_seen + window);
+        match open.and_then(|i| i.value.alert_id) {
+            Some(other) if other != alert.alert_id => {
+                let this = alert.alert_id.clone();
+                let link = |a: &mut crate::alert::Alert, id: &str| {
+                    if !a.related_alerts.iter().any(|r| r == id) {
+                        a.related_alerts.push(id.to_owned());
+                    }
+                };
+                self.revise(&this, time, sink, |a| link(a, &other))?;
+                self.revise(&other, time, sink, |a| link(a, &this))?;
+            }
+            Some(_) => {}
+            None => {
+                let incident =
+                    Incident { alert_id: Some(alert.alert_id.clone()), last_seen: alert.last_seen, held: Vec::new() };
+                let expires = (alert.last_seen + window).max(time + Duration::seconds(1));
+                self.store.put_incident(&incident_key, &incident, Expect::Any, Some(expires), time)?;
+            }
         }
         Ok(())
     }

@@ -10,6 +10,9 @@ use crate::ingress::{Backend, IngressState};
 use crate::keys::{self, ObjectKey, Used};
 use crate::store::{Baselines, Space, Store, StoreError, Typed};
 
+/// Most hosts remembered per namespace (the most recently seen).
+const MAX_LEARNED_HOSTS: usize = 512;
+
 impl<S: Store + ?Sized> Engine<'_, S> {
     /// The target of a Service of type ExternalName, if the service is one.
     pub(super) fn external_name(
@@ -56,6 +59,50 @@ impl<S: Store + ?Sized> Engine<'_, S> {
     ) -> Result<Vec<String>, StoreError> {
         let key = keys::users(cluster, namespace, used);
         Ok(self.store.get_typed::<Vec<String>>(Space::Index, &key, time)?.map(|v| v.value).unwrap_or_default())
+    }
+
+    /// The hosts a namespace's Ingresses have served without objection.
+    pub(super) fn learned_hosts(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        time: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let key = keys::namespace_hosts(cluster, namespace);
+        Ok(self.store.get_typed::<Vec<String>>(Space::Index, &key, time)?.map(|v| v.value).unwrap_or_default())
+    }
+
+    /// Adds an accepted Ingress's hosts to what its namespace has had (the
+    /// newest [`MAX_LEARNED_HOSTS`]; wildcards are never learned).
+    pub(super) fn learn_hosts(
+        &self,
+        object: &ObjectKey,
+        state: &IngressState,
+        time: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let hosts: Vec<String> = state.hosts().flatten().filter(|h| !h.contains('*')).map(str::to_owned).collect();
+        if hosts.is_empty() {
+            return Ok(());
+        }
+        let key = keys::namespace_hosts(&object.cluster, &object.namespace);
+        self.store.update_typed::<Vec<String>>(
+            Space::Index,
+            &key,
+            time,
+            |_| None,
+            |current| {
+                let mut known = current.unwrap_or_default();
+                let before = known.clone();
+                for h in &hosts {
+                    known.retain(|k| k != h);
+                    known.push(h.clone());
+                }
+                let start = known.len().saturating_sub(MAX_LEARNED_HOSTS);
+                known.drain(..start);
+                (known != before).then_some(known)
+            },
+        )?;
+        Ok(())
     }
 
     /// Keeps the Secret, Service and TLS-host indexes of one Ingress current.

@@ -1,8 +1,13 @@
 //! Judgement: is a material change approved? Inside a maintenance window (or,
 //! where none is configured, within the actor's learned hours), by an
-//! approved actor, under a change plan whose manifest digest matches. All
-//! three: approved, recorded without alert. Otherwise each miss is a finding.
+//! approved actor (where the policy names any for the namespace), under a
+//! change plan whose manifest digest matches (where the policy requires
+//! plans). All of them: approved, recorded without alert. Otherwise each miss
+//! is a finding. Once the cluster's learning period has passed, an actor
+//! never seen changing its Ingress layer is a finding too.
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Engine;
@@ -14,7 +19,14 @@ use crate::pattern::Usual;
 use crate::plan::{PlanVerdict, judge as judge_plan};
 use crate::policy::WindowVerdict;
 use crate::rules::{Finding, RuleId};
-use crate::store::{Activity, Plans, Store, StoreError};
+use crate::store::{Activity, Plans, Space, Store, StoreError, Typed};
+
+/// What the engine knows of a cluster as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct ClusterHistory {
+    /// The first event seen: the learning period runs from here.
+    pub since: DateTime<Utc>,
+}
 
 /// The verdict on one change.
 pub(super) struct Verdict {
@@ -31,6 +43,8 @@ impl<S: Store + ?Sized> Engine<'_, S> {
     pub(super) fn judge(&self, ctx: &EventContext<'_>, a: &Assessment) -> Result<Verdict, StoreError> {
         let (namespace, name, time) = (ctx.namespace(), ctx.name(), ctx.time);
         let approved_actor = self.policy.approved_actor(&ctx.actor, namespace);
+        // A policy that names nobody for a namespace is not violated by anybody.
+        let actor_ok = approved_actor.is_some() || !self.policy.actors_cover(namespace);
         let window = self.policy.window(namespace, time);
         let anytime = approved_actor.is_some_and(|a| a.anytime);
         let window_ok = match &window {
@@ -46,12 +60,23 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             PlanVerdict::Covered("plans not required".into())
         };
         let plan_ok = matches!(plan, PlanVerdict::Covered(_));
-        if a.material && approved_actor.is_some() && window_ok && plan_ok {
+        let new_actor = if a.material { self.new_actor(ctx)? } else { None };
+        // Approval is positive: an actor the policy names, in a window, under a
+        // plan where plans are required. Only then are content findings silent;
+        // a policy that names nobody approves nothing, it just objects to less.
+        if a.material && approved_actor.is_some() && window_ok && plan_ok && new_actor.is_none() {
             return Ok(Verdict { approved: true, plan_ok, findings: Vec::new() });
         }
         let mut findings = Vec::new();
         if !a.material {
             return Ok(Verdict { approved: false, plan_ok, findings });
+        }
+        if let Some(learning_since) = new_actor {
+            findings.push(Finding::new(
+                RuleId::NewActor,
+                format!("{} changes the Ingress layer of {} for the first time", ctx.actor.display(), ctx.cluster),
+                &json!({"actor": ctx.actor.stable_name(), "cluster_learned_since": learning_since}),
+            ));
         }
         let object = object_text(&ctx.resource);
         if !window_ok {
@@ -65,7 +90,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 Finding::new(RuleId::OutOfWindow, format!("change to {object} {why}"), &window)
             });
         }
-        if approved_actor.is_none() {
+        if !actor_ok {
             findings.push(Finding::new(
                 RuleId::UnapprovedActor,
                 format!("{} is not an approved actor for namespace {namespace}", ctx.actor.display()),
@@ -98,6 +123,23 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             ));
         }
         Ok(Verdict { approved: false, plan_ok, findings })
+    }
+
+    /// When the cluster's learning began, if it has passed and the actor was
+    /// never seen making a material change to the cluster's Ingress layer.
+    fn new_actor(&self, ctx: &EventContext<'_>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let Some(history) =
+            self.store.get_typed::<ClusterHistory>(Space::Activity, &keys::cluster_history(&ctx.cluster), ctx.time)?
+        else {
+            return Ok(None);
+        };
+        let since = history.value.since;
+        if ctx.time - since < self.policy.learning.min_history.0 {
+            return Ok(None);
+        }
+        let seen =
+            self.store.get(Space::Activity, &keys::actor_seen(&ctx.cluster, &ctx.actor.stable_name()), ctx.time)?;
+        Ok(seen.is_none().then_some(since))
     }
 
     /// The learned pattern's verdict on the actor changing the namespace now.

@@ -25,6 +25,7 @@
 //! returns every failure, so the caller fails the invocation and AWS delivers
 //! the batch again.
 
+mod access;
 mod assess;
 mod commit;
 mod context;
@@ -66,6 +67,10 @@ pub struct Stats {
     pub signals: u64,
     /// Signals silenced by a suppression.
     pub suppressed: u64,
+    /// Signals below the alert threshold, kept with their incident without an alert.
+    pub held: u64,
+    /// Access events recorded (a person holding a pod's or service account's power).
+    pub access: u64,
     /// Alerts opened.
     pub alerts_opened: u64,
     /// Alert revisions published after the first.
@@ -83,6 +88,8 @@ impl Stats {
         self.quarantined += other.quarantined;
         self.signals += other.signals;
         self.suppressed += other.suppressed;
+        self.held += other.held;
+        self.access += other.access;
         self.alerts_opened += other.alerts_opened;
         self.alerts_updated += other.alerts_updated;
     }
@@ -276,6 +283,9 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
     fn process_once(&mut self, record: &EventRecord, sink: &mut dyn Sink) -> Result<(), EngineError> {
         if let Some(distrust) = self.distrust(record) {
             return self.quarantine_untrusted(record, &distrust, sink);
+        }
+        if record.outcome == crate::decode::Outcome::Access {
+            return self.record_access(record);
         }
         let Some(ctx) = self.context(record)? else { return Ok(()) };
         if ctx.denied {
