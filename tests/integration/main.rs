@@ -11,6 +11,8 @@ mod framings;
 mod history;
 mod hostile;
 mod identity;
+mod outbox;
 mod rules;
 mod store;
+mod tamper;
 mod template;

@@ -1,12 +1,53 @@
 //! The SAM template, read as data: the subscription filter carries exactly
-//! the events the engine acts on, within CloudWatch Logs' 1,024 characters.
+//! the events the engine acts on, within CloudWatch Logs' 1,024 characters;
+//! the dead-man and failure alarms exist, each with a parameter, and go to
+//! the operations topic under its own key; every role holds only the calls
+//! the code makes; and no resource depends on itself.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use sentinel_core::audit::Kind;
 use serde_json::{Value, json};
 
-fn template() -> serde_norway::Value {
+/// The template as JSON, short-form tags spelled out (`!Ref X` is `{"Ref": "X"}`,
+/// `!GetAtt A.B` is `{"Fn::GetAtt": ["A", "B"]}`).
+fn template() -> Value {
     let text = std::fs::read_to_string(sentinel_tests::aws::workspace().join("infra/template.yaml")).unwrap();
-    serde_norway::from_str(&text).unwrap()
+    cfn(&serde_norway::from_str(&text).unwrap())
+}
+
+fn cfn(v: &serde_norway::Value) -> Value {
+    use serde_norway::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => json!(b),
+        Y::Number(n) => serde_json::to_value(n).unwrap(),
+        Y::String(s) => json!(s),
+        Y::Sequence(items) => Value::Array(items.iter().map(cfn).collect()),
+        Y::Mapping(m) => Value::Object(
+            m.iter().map(|(k, v)| (k.as_str().map_or_else(|| format!("{k:?}"), str::to_owned), cfn(v))).collect(),
+        ),
+        Y::Tagged(t) => {
+            let tag = t.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let inner = cfn(&t.value);
+            match name {
+                "Ref" => json!({"Ref": inner}),
+                "GetAtt" => {
+                    let parts: Vec<Value> = match inner.as_str() {
+                        Some(s) => s.splitn(2, '.').map(|p| json!(p)).collect(),
+                        None => inner.as_array().cloned().unwrap_or_default(),
+                    };
+                    json!({"Fn::GetAtt": parts})
+                }
+                other => json!({format!("Fn::{other}"): inner}),
+            }
+        }
+    }
+}
+
+fn resources(t: &Value) -> &serde_json::Map<String, Value> {
+    t["Resources"].as_object().unwrap()
 }
 
 fn filter_pattern() -> String {
@@ -160,4 +201,304 @@ fn the_functions_learn_the_audit_source_and_the_evidence_bucket() {
     assert_eq!(mapping["BisectBatchOnFunctionError"].as_bool(), Some(true));
     assert!(mapping["MaximumRetryAttempts"].as_u64().is_some_and(|n| n > 0));
     assert!(!mapping["DestinationConfig"]["OnFailure"].is_null());
+}
+
+/// Every logical id a value refers to (`Ref`, `Fn::GetAtt`, `${X}` and `${X.Attr}` in `Fn::Sub`).
+fn references(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("Ref", Value::String(id)) => {
+                        out.insert(id.clone());
+                    }
+                    ("Fn::GetAtt", Value::Array(parts)) => {
+                        out.extend(parts.first().and_then(Value::as_str).map(str::to_owned));
+                    }
+                    ("Fn::Sub", sub) => {
+                        let (text, vars) = match sub {
+                            Value::Array(a) => (a[0].as_str().unwrap_or_default(), a.get(1)),
+                            other => (other.as_str().unwrap_or_default(), None),
+                        };
+                        for part in text.split("${").skip(1) {
+                            let name = part.split(['}', '.']).next().unwrap_or_default();
+                            out.insert(name.to_owned());
+                        }
+                        if let Some(vars) = vars {
+                            references(vars, out);
+                        }
+                    }
+                    _ => references(x, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
+        _ => {}
+    }
+}
+
+/// What each resource waits for before CloudFormation can create it. A
+/// function also waits for its role (its `Policies`) and the globals; an S3
+/// event source makes the bucket wait for the function.
+fn dependencies(t: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let res = resources(t);
+    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (id, r) in res {
+        let mut d = BTreeSet::new();
+        references(&r["Properties"], &mut d);
+        match &r["DependsOn"] {
+            Value::String(s) => {
+                d.insert(s.clone());
+            }
+            Value::Array(a) => d.extend(a.iter().filter_map(|x| x.as_str().map(str::to_owned))),
+            _ => {}
+        }
+        if r["Type"] == "AWS::Serverless::Function" {
+            references(&t["Globals"]["Function"], &mut d);
+            for event in r["Properties"]["Events"].as_object().into_iter().flat_map(|e| e.values()) {
+                if event["Type"] == "S3" {
+                    let mut bucket = BTreeSet::new();
+                    references(&event["Properties"]["Bucket"], &mut bucket);
+                    for b in bucket {
+                        deps.entry(b).or_default().insert(id.clone());
+                    }
+                }
+            }
+        }
+        d.retain(|x| res.contains_key(x));
+        deps.entry(id.clone()).or_default().extend(d);
+    }
+    deps
+}
+
+fn cycle(deps: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        deps: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == n) {
+            let mut c = path[i..].to_vec();
+            c.push(n.to_owned());
+            return Some(c);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        path.push(n.to_owned());
+        for m in deps.get(n).into_iter().flatten() {
+            if let Some(c) = visit(m, deps, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(n.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    deps.keys().find_map(|n| visit(n, deps, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_resource_waits_for_itself() {
+    let t = template();
+    assert_eq!(cycle(&dependencies(&t)), None);
+    // The check finds the cycle a bucket that notifies a function makes when
+    // the function's role names the bucket.
+    let mut looped = t.clone();
+    looped["Resources"]["AuditIngestFunction"]["Properties"]["Policies"][0]["Statement"][0]["Resource"] =
+        json!({"Fn::GetAtt": ["AuditExportBucket", "Arn"]});
+    let found = cycle(&dependencies(&looped)).expect("a cycle");
+    assert!(found.contains(&"AuditExportBucket".to_owned()) && found.contains(&"AuditIngestFunction".to_owned()));
+}
+
+fn alarms(t: &Value) -> Vec<(&String, &Value)> {
+    resources(t)
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(id, r)| (id, &r["Properties"]))
+        .collect()
+}
+
+/// The metric an alarm watches: its name and dimensions, directly or in its metric math.
+fn watched(alarm: &Value) -> Vec<(String, Value)> {
+    match alarm["Metrics"].as_array() {
+        Some(metrics) => metrics
+            .iter()
+            .filter(|m| !m["MetricStat"].is_null())
+            .map(|m| {
+                let metric = &m["MetricStat"]["Metric"];
+                (metric["MetricName"].as_str().unwrap().to_owned(), metric["Dimensions"].clone())
+            })
+            .collect(),
+        None => vec![(alarm["MetricName"].as_str().unwrap().to_owned(), alarm["Dimensions"].clone())],
+    }
+}
+
+fn dimension<'a>(dimensions: &'a Value, name: &str) -> Option<&'a Value> {
+    dimensions.as_array()?.iter().find(|d| d["Name"] == name).map(|d| &d["Value"])
+}
+
+#[test]
+fn the_dead_man_and_failure_alarms_exist_each_with_a_parameter() {
+    let t = template();
+    let all = alarms(&t);
+    let find = |metric: &str, dim: &str, value: &Value| -> &Value {
+        all.iter()
+            .find(|(_, a)| watched(a).iter().any(|(m, d)| m == metric && dimension(d, dim) == Some(value)))
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no alarm on {metric} for {dim} = {value}"))
+    };
+    let function = |id: &str| json!({"Ref": id});
+    let audit_group = &t["Globals"]["Function"]["Environment"]["Variables"]["AUDIT_LOG_GROUP"];
+    // Silence: missing data is the failure, so it breaches.
+    let silent = find("IncomingLogEvents", "LogGroupName", audit_group);
+    for (id, alarm) in [
+        ("audit log", silent),
+        ("audit-ingest", find("Invocations", "FunctionName", &function("AuditIngestFunction"))),
+        ("identity-ingest", find("Invocations", "FunctionName", &function("IdentityIngestFunction"))),
+        ("outbox-sweep", find("Invocations", "FunctionName", &function("OutboxSweepFunction"))),
+    ] {
+        assert_eq!(alarm["TreatMissingData"], "breaching", "{id}");
+        assert_eq!(alarm["ComparisonOperator"], "LessThanThreshold", "{id}");
+        assert!(alarm["EvaluationPeriods"]["Ref"].is_string(), "{id}: silence is a parameter");
+    }
+    // Failures of every function.
+    for f in ["AuditIngestFunction", "IdentityIngestFunction", "OutboxSweepFunction"] {
+        for metric in ["Errors", "Throttles"] {
+            find(metric, "FunctionName", &function(f));
+        }
+    }
+    for f in ["AuditIngestFunction", "IdentityIngestFunction"] {
+        find("AsyncEventsDropped", "FunctionName", &function(f));
+    }
+    find("QuarantinedRecords", "Function", &function("AuditIngestFunction"));
+    find("QuarantinedRecords", "Function", &function("IdentityIngestFunction"));
+    find("ApproximateNumberOfMessagesVisible", "QueueName", &json!({"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}));
+    find("IteratorAge", "FunctionName", &function("AuditIngestFunction"));
+    // The subscription's own delivery, by its filter's name.
+    let filter = &resources(&t)["AuditSubscription"]["Properties"]["FilterName"];
+    assert!(!filter.is_null(), "the subscription filter is named");
+    for metric in ["DeliveryErrors", "DeliveryThrottling"] {
+        let alarm = find(metric, "FilterName", filter);
+        let (_, dims) = &watched(alarm)[0];
+        assert_eq!(dimension(dims, "LogGroupName"), Some(audit_group), "{metric}");
+    }
+    // Each threshold (or silence) is a parameter with a default.
+    let params = t["Parameters"].as_object().unwrap();
+    for (id, alarm) in &all {
+        let tuned = [&alarm["Threshold"], &alarm["EvaluationPeriods"]]
+            .iter()
+            .filter_map(|v| v["Ref"].as_str())
+            .map(|p| params.get(p).unwrap_or_else(|| panic!("{id}: no parameter {p}")))
+            .collect::<Vec<_>>();
+        assert!(!tuned.is_empty(), "{id} has no parameter");
+        assert!(tuned.iter().all(|p| !p["Default"].is_null()), "{id}: a parameter without a default");
+    }
+}
+
+#[test]
+fn alarms_go_to_the_operations_topic_under_its_own_key() {
+    let t = template();
+    let res = resources(&t);
+    assert_eq!(res["OpsTopic"]["Properties"]["KmsMasterKeyId"], json!({"Ref": "OpsKey"}));
+    assert_eq!(res["AlertTopic"]["Properties"]["KmsMasterKeyId"], json!({"Ref": "DataKey"}));
+    for (id, alarm) in alarms(&t) {
+        assert_eq!(alarm["AlarmActions"], json!([{"Ref": "OpsTopic"}]), "{id}");
+        // Named after the stack, so the product watches it in CloudTrail.
+        let name = alarm["AlarmName"]["Fn::Sub"].as_str().unwrap_or_default();
+        assert!(name.starts_with("${AWS::StackName}-"), "{id}: {name}");
+    }
+    // CloudWatch may use the operations key to publish.
+    let key = res["OpsKey"]["Properties"]["KeyPolicy"]["Statement"].as_array().unwrap();
+    assert!(key.iter().any(|s| s["Principal"]["Service"].to_string().contains("cloudwatch.amazonaws.com")));
+}
+
+#[test]
+fn every_call_that_can_blind_the_pipeline_reaches_identity_ingest_and_the_sweep_runs_every_minute() {
+    let t = template();
+    let res = resources(&t);
+    let events = &res["IdentityIngestFunction"]["Properties"]["Events"]["PipelineCalls"]["Properties"];
+    let sources = events["Pattern"]["source"].as_array().unwrap();
+    for s in [
+        "aws.s3",
+        "aws.kms",
+        "aws.lambda",
+        "aws.events",
+        "aws.sns",
+        "aws.cloudwatch",
+        "aws.iam",
+        "aws.logs",
+        "aws.dynamodb",
+        "aws.eks",
+        "aws.cloudtrail",
+        "aws.sts",
+    ] {
+        assert!(sources.contains(&json!(s)), "{s}");
+    }
+    assert!(!events["DeadLetterConfig"].is_null(), "undelivered calls are kept");
+    let sweep = &res["OutboxSweepFunction"]["Properties"];
+    assert_eq!(sweep["Events"]["EveryMinute"]["Properties"]["Schedule"], "rate(1 minute)");
+    assert_eq!(sweep["ReservedConcurrentExecutions"], 1, "one sweep at a time");
+    // The outbox index is the one the code queries.
+    let index = &res["AlertsTable"]["Properties"]["GlobalSecondaryIndexes"][0];
+    assert_eq!(index["IndexName"], sentinel_aws::OUTBOX_INDEX);
+    // The stack's names reach the functions, so the policy cannot unwatch them.
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    for var in ["PIPELINE_PREFIX", "PIPELINE_TABLES", "PIPELINE_TOPICS", "PIPELINE_KEYS", "PIPELINE_BUCKETS"] {
+        assert!(!env[var].is_null(), "{var}");
+    }
+}
+
+/// Each role holds only the calls its code makes, on named resources.
+#[test]
+fn every_function_role_holds_only_the_calls_the_code_makes() {
+    let allowed = [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+        "sns:Publish",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "sqs:SendMessage",
+        "kinesis:GetRecords",
+        "kinesis:GetShardIterator",
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
+        "kinesis:ListShards",
+    ];
+    let t = template();
+    let mut functions = 0;
+    for (id, r) in resources(&t).iter().filter(|(_, r)| r["Type"] == "AWS::Serverless::Function") {
+        functions += 1;
+        let policies = r["Properties"]["Policies"].as_array().unwrap();
+        for p in policies {
+            let statements = p["Statement"].as_array().unwrap_or_else(|| panic!("{id}: a SAM policy template {p}"));
+            let mut flat = Vec::new();
+            for s in statements {
+                // A conditional statement: both branches are checked.
+                match s.get("Fn::If").and_then(Value::as_array) {
+                    Some(branches) => flat.extend(branches[1..].iter().filter(|b| b.get("Ref").is_none())),
+                    None => flat.push(s),
+                }
+            }
+            for s in flat {
+                let actions: Vec<&str> = match &s["Action"] {
+                    Value::String(a) => vec![a.as_str()],
+                    Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                    other => panic!("{id}: {other}"),
+                };
+                for a in actions {
+                    assert!(allowed.contains(&a), "{id}: {a} is not called by the code");
+                }
+                assert_ne!(s["Resource"], "*", "{id}: every statement names its resource");
+            }
+        }
+    }
+    assert_eq!(functions, 3);
 }

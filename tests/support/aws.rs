@@ -105,7 +105,10 @@ pub async fn sdk(moto: &Service) -> aws_config::SdkConfig {
 
 /// Creates the state and alerts tables as the SAM template defines them.
 pub async fn create_tables(sdk: &aws_config::SdkConfig, state: &str, alerts: &str) {
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+        ScalarAttributeType,
+    };
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let attr = |n: &str| {
         AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
@@ -122,11 +125,28 @@ pub async fn create_tables(sdk: &aws_config::SdkConfig, state: &str, alerts: &st
         .send()
         .await
         .unwrap();
+    // The outbox: a sparse index of alerts whose latest revision is unpublished.
+    let outbox = GlobalSecondaryIndex::builder()
+        .index_name(sentinel_aws::OUTBOX_INDEX)
+        .key_schema(key("outbox", KeyType::Hash))
+        .key_schema(key("outbox_at", KeyType::Range))
+        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+        .build()
+        .unwrap();
     client
         .create_table()
         .table_name(alerts)
         .attribute_definitions(attr("alert_id"))
+        .attribute_definitions(attr("outbox"))
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("outbox_at")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
         .key_schema(key("alert_id", KeyType::Hash))
+        .global_secondary_indexes(outbox)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await

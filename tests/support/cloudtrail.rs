@@ -168,3 +168,10 @@ pub fn pod_identity(id: &str, time: &str, cluster: &str, namespace: &str, servic
         "audience": "pods.eks.amazonaws.com"});
     e
 }
+
+/// Any API call by `caller`, with its request parameters, as CloudTrail records it.
+pub fn call(id: &str, time: &str, source: &str, name: &str, caller: Value, params: Value) -> Value {
+    let mut e = base(time, source, name, caller, id);
+    e["requestParameters"] = params;
+    e
+}

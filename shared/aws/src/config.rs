@@ -33,6 +33,11 @@ pub struct Config {
     pub policy: Policy,
 }
 
+/// A comma-separated list, trimmed, without empty items.
+fn list(value: &str) -> Vec<String> {
+    value.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect()
+}
+
 fn required(name: &'static str, get: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     get(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name))
 }
@@ -60,8 +65,40 @@ impl Config {
             policy.pipeline.log_groups = vec![pattern];
         }
         if let Some(accounts) = get("SOURCE_ACCOUNTS").filter(|a| !a.trim().is_empty()) {
-            policy.pipeline.accounts =
-                accounts.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect();
+            policy.pipeline.accounts = list(&accounts);
+        }
+        // The stack's own resources, watched in CloudTrail whatever the
+        // policy says: names it knows exactly, and a prefix for those
+        // CloudFormation names after the stack. The policy can add to them,
+        // never take them away.
+        let names = |name: &'static str| -> Result<Option<Vec<Pattern>>, ConfigError> {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| {
+                    list(&v)
+                        .iter()
+                        .map(|p| Pattern::new(p).map_err(|e| ConfigError::Invalid { name, message: e.to_string() }))
+                        .collect()
+                })
+                .transpose()
+        };
+        if let Some(prefix) = names("PIPELINE_PREFIX")? {
+            let starts: Vec<Pattern> =
+                prefix.iter().filter_map(|p| Pattern::new(&format!("{}*", p.as_str())).ok()).collect();
+            let pipeline = &mut policy.pipeline;
+            for list in [&mut pipeline.functions, &mut pipeline.roles, &mut pipeline.rules, &mut pipeline.alarms] {
+                list.extend(starts.iter().cloned());
+            }
+        }
+        for (name, field) in [
+            ("PIPELINE_BUCKETS", &mut policy.pipeline.buckets),
+            ("PIPELINE_KEYS", &mut policy.pipeline.keys),
+            ("PIPELINE_TOPICS", &mut policy.pipeline.topics),
+            ("PIPELINE_TABLES", &mut policy.pipeline.tables),
+        ] {
+            if let Some(patterns) = names(name)? {
+                field.extend(patterns);
+            }
         }
         let topic_arn = required("ALERT_TOPIC_ARN", get)?;
         if !topic_arn.starts_with("arn:") {
@@ -126,6 +163,15 @@ mod tests {
         ];
         let policy = Config::from_lookup(&lookup(&vars)).unwrap().policy;
         assert_eq!(policy.cluster, "prod");
+        let mut stack = vars.to_vec();
+        stack.extend([("PIPELINE_PREFIX", "sentinel-prod-"), ("PIPELINE_BUCKETS", "b1,b2")]);
+        stack.push(("POLICY_TOML", "[pipeline]\nfunctions = []\nbuckets = ['audit-archive']"));
+        let pipeline = Config::from_lookup(&lookup(&stack)).unwrap().policy.pipeline;
+        // The stack's names are watched whatever the policy says; the policy adds its own.
+        let any = |list: &[Pattern], name: &str| list.iter().any(|p| p.matches(name));
+        assert!(any(&pipeline.functions, "sentinel-prod-AuditIngestFunction-AbC"));
+        assert!(any(&pipeline.roles, "sentinel-prod-AuditIngestFunctionRole-XyZ"));
+        assert_eq!(pipeline.buckets.iter().map(|p| p.as_str()).collect::<Vec<_>>(), ["audit-archive", "b1", "b2"]);
         assert_eq!(policy.pipeline.accounts, ["111122223333", "444455556666"]);
         assert!(policy.pipeline.log_groups[0].matches("/aws/eks/prod/cluster"));
         assert!(!policy.pipeline.log_groups[0].matches("/aws/eks/other/cluster"));

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
+use sentinel_core::alert::AlertRecord;
 use sentinel_core::store::{Expect, Record, Space, Store, StoreError, next_version};
 use serde_json::Value;
 use tokio::runtime::Handle;
@@ -160,8 +161,20 @@ impl DynamoStore {
     }
 }
 
-/// Copies the fields reports filter on beside the full alert.
+/// The sparse index of unpublished revisions (the outbox): an alert item
+/// carries `outbox` only while its latest revision is unpublished.
+pub const OUTBOX_INDEX: &str = "outbox";
+
+/// Copies the fields reports filter on beside the full alert, and marks an
+/// unpublished revision for the outbox index.
 fn flatten_alert(value: &Value, item: &mut Item) {
+    if let Ok(record) = serde_json::from_value::<AlertRecord>(value.clone())
+        && record.unpublished()
+    {
+        let at = record.recorded_at.map_or(0, |t| t.timestamp_millis());
+        item.insert("outbox".to_owned(), s("pending"));
+        item.insert("outbox_at".to_owned(), n(at));
+    }
     let Some(alert) = value.get("alert") else { return };
     for field in ["severity", "cluster", "first_seen", "last_seen", "title", "actor_key", "identity_status"] {
         if let Some(v) = alert.get(field).and_then(Value::as_str) {
@@ -266,6 +279,32 @@ impl Store for DynamoStore {
             }
             out.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(out)
+        })
+    }
+
+    fn unpublished_alerts(&self, before: DateTime<Utc>, _now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.handle.block_on(async {
+            let mut out = Vec::new();
+            let mut start: Option<Item> = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.alerts_table)
+                    .index_name(OUTBOX_INDEX)
+                    .key_condition_expression("outbox = :pending AND outbox_at < :before")
+                    .expression_attribute_values(":pending", s("pending"))
+                    .expression_attribute_values(":before", n(before.timestamp_millis()))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| backend("Query (outbox index)", &self.alerts_table, e))?;
+                out.extend(page.items().iter().filter_map(|i| i.get("alert_id")?.as_s().ok().cloned()));
+                match page.last_evaluated_key {
+                    Some(next) if !next.is_empty() => start = Some(next),
+                    _ => return Ok(out),
+                }
+            }
         })
     }
 

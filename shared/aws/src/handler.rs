@@ -20,6 +20,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
@@ -63,6 +64,9 @@ pub struct App {
     pub evidence: EvidenceBucket,
     /// Runs the SDK's futures from the engine's blocking thread.
     pub handle: Handle,
+    /// Set once this container has compared its policy with the recorded one
+    /// (the policy of a container never changes).
+    policy_checked: AtomicBool,
 }
 
 impl App {
@@ -84,7 +88,20 @@ impl App {
             s3,
             config,
             handle,
+            policy_checked: AtomicBool::new(false),
         }
+    }
+
+    /// Once per container: the policy in force against the recorded one
+    /// (a difference is a `pipeline.tampering` alert). Retried on the next
+    /// invocation if it fails.
+    fn check_policy(&self, engine: &mut Engine<'_, DynamoStore>, sink: &mut dyn Sink) -> Result<(), HandlerError> {
+        if self.policy_checked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        engine.check_policy(sink).map_err(|e| HandlerError { class: e.class(), message: chain(&e) })?;
+        self.policy_checked.store(true, Ordering::Release);
+        Ok(())
     }
 }
 
@@ -418,11 +435,17 @@ impl<'a> Invocation<'a> {
 
     /// Settles waiting alerts, handles the event, and reports.
     fn process(mut self, raw: &str) -> Result<Report, HandlerError> {
-        if let Err(e) = self.engine.tick(Utc::now(), &mut self.outputs) {
-            self.errors.push(HandlerError { class: e.class(), message: chain(&e) });
-        }
-        if let Err(e) = self.handle(raw) {
+        // A store that cannot answer the policy check cannot answer the
+        // batch either: fail at once, and the whole delivery comes again.
+        if let Err(e) = self.app.check_policy(&mut self.engine, &mut self.outputs) {
             self.errors.push(e);
+        } else {
+            if let Err(e) = self.engine.tick(Utc::now(), &mut self.outputs) {
+                self.errors.push(HandlerError { class: e.class(), message: chain(&e) });
+            }
+            if let Err(e) = self.handle(raw) {
+                self.errors.push(e);
+            }
         }
         let stats = self.engine.stats().clone();
         self.report.alerts_opened = stats.alerts_opened;
@@ -522,6 +545,28 @@ async fn invoke(app: Arc<App>, event: LambdaEvent<Box<RawValue>>, source: Source
             message: format!("the invocation's thread failed: {e}"),
         })??;
     serde_json::to_value(report)
+        .map_err(|e| HandlerError { class: FaultClass::Other, message: format!("the report does not serialise: {e}") })
+}
+
+/// The outbox sweep (every minute, on a schedule): publishes revisions left
+/// unpublished for more than a minute and fires the identity deadlines due.
+pub async fn sweep(app: Arc<App>, _event: LambdaEvent<Box<RawValue>>) -> Result<Value, HandlerError> {
+    let swept = tokio::task::spawn_blocking(move || {
+        let mut outputs = Outputs { sns: &app.sns, evidence: &app.evidence, quarantined: Vec::new() };
+        let mut engine = Engine::new(&app.config.policy, &app.store);
+        let swept = app.check_policy(&mut engine, &mut outputs).and_then(|()| {
+            engine.sweep(Utc::now(), &mut outputs).map_err(|e| HandlerError { class: e.class(), message: chain(&e) })
+        });
+        let stats = engine.stats().clone();
+        let report =
+            Report { alerts_opened: stats.alerts_opened, alerts_updated: stats.alerts_updated, ..Report::default() };
+        crate::metrics::emit("outbox-sweep", &report, &stats, usize::from(swept.is_err()));
+        swept
+    })
+    .await
+    .map_err(|e| HandlerError { class: FaultClass::Other, message: format!("the sweep's thread failed: {e}") })??;
+    tracing::info!(found = swept.found, published = swept.published, raced = swept.raced, "Outbox swept.");
+    serde_json::to_value(swept)
         .map_err(|e| HandlerError { class: FaultClass::Other, message: format!("the report does not serialise: {e}") })
 }
 

@@ -23,7 +23,7 @@ pub mod metrics;
 mod s3;
 mod sns;
 
-pub use dynamo::DynamoStore;
+pub use dynamo::{DynamoStore, OUTBOX_INDEX};
 pub use evidence::EvidenceBucket;
 pub use s3::{ObjectReader, ObjectVersion, Opened, open_object};
 pub use sns::{SnsSink, message_attributes, shorten};

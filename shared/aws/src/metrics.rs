@@ -1,7 +1,9 @@
 //! CloudWatch metrics in the embedded metric format: one JSON line per
 //! invocation on standard output, which Lambda sends to CloudWatch Logs and
 //! CloudWatch turns into metrics (namespace `IngressSentinel`, dimension
-//! `Function`). No API call, so a metric can never fail an invocation.
+//! `Function`: the deployed function's name, so two stacks in one account
+//! keep their metrics apart). No API call, so a metric can never fail an
+//! invocation.
 
 use sentinel_core::engine::Stats;
 use serde_json::json;
@@ -41,10 +43,12 @@ pub fn document(function: &str, report: &Report, stats: &Stats, failures: usize,
     })
 }
 
-/// Writes the invocation's metrics.
+/// Writes the invocation's metrics under the deployed function's name
+/// (`function` outside Lambda).
 pub fn emit(function: &str, report: &Report, stats: &Stats, failures: usize) {
     let now = chrono::Utc::now().timestamp_millis();
-    println!("{}", document(function, report, stats, failures, now));
+    let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| function.to_owned());
+    println!("{}", document(&name, report, stats, failures, now));
 }
 
 #[cfg(test)]

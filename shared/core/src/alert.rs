@@ -154,6 +154,17 @@ pub struct AlertRecord {
     pub alert: Alert,
     /// The last revision published to the sink.
     pub published_revision: u32,
+    /// When the latest revision was recorded (wall clock): a revision left
+    /// unpublished longer than a minute is the outbox sweep's to publish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+impl AlertRecord {
+    /// True if the latest revision has not been published.
+    pub fn unpublished(&self) -> bool {
+        self.published_revision < self.alert.revision
+    }
 }
 
 /// The id of an incident's alert: derived from the cluster, the actor's

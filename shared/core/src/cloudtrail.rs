@@ -140,59 +140,181 @@ pub struct OnBehalfOf {
     pub identity_store_arn: Option<String>,
 }
 
-/// Every event name [`classify`] can act on: the decoder keeps these only.
-pub const WATCHED: &[&str] = &[
-    "AssumeRole",
-    "AssumeRoleForPodIdentity",
-    "AssumeRoleWithSAML",
-    "AssumeRoleWithWebIdentity",
-    "GetFederationToken",
-    "GetSessionToken",
-    "ConsoleLogin",
-    "UpdateClusterConfig",
+/// The EKS calls that grant, change or remove access to a cluster.
+const ACCESS: &[&str] = &[
     "CreateAccessEntry",
     "AssociateAccessPolicy",
     "UpdateAccessEntry",
     "DeleteAccessEntry",
     "DisassociateAccessPolicy",
-    "DeleteSubscriptionFilter",
-    "PutSubscriptionFilter",
-    "DeleteLogGroup",
-    "DeleteLogStream",
-    "PutRetentionPolicy",
-    "DeleteRetentionPolicy",
-    "StopLogging",
-    "DeleteTrail",
-    "PutEventSelectors",
-    "UpdateTrail",
-    "PutInsightSelectors",
-    "DeleteTopic",
-    "SetTopicAttributes",
-    "Unsubscribe",
-    "RemovePermission",
-    "DeleteTable",
-    "UpdateTable",
-    "UpdateTimeToLive",
-    "UpdateContinuousBackups",
-    "PutBucketNotification",
-    "PutBucketNotificationConfiguration",
-    "DeleteBucket",
-    "PutBucketLifecycle",
-    "PutBucketLifecycleConfiguration",
+];
+
+/// A resource of the pipeline or of the product, as the policy names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A log group carrying audit logs.
+    LogGroup,
+    /// A CloudTrail trail.
+    Trail,
+    /// One of the product's Lambda functions.
+    Function,
+    /// One of the product's SNS topics.
+    Topic,
+    /// One of the product's DynamoDB tables.
+    Table,
+    /// A bucket that feeds the product or keeps its evidence.
+    Bucket,
+    /// One of the product's KMS keys.
+    Key,
+    /// One of the product's EventBridge rules or schedules.
+    Rule,
+    /// One of the product's CloudWatch alarms.
+    Alarm,
+    /// One of the product's IAM roles.
+    Role,
+}
+
+impl Target {
+    fn noun(self) -> &'static str {
+        match self {
+            Self::LogGroup => "log group",
+            Self::Trail => "trail",
+            Self::Function => "function",
+            Self::Topic => "topic",
+            Self::Table => "table",
+            Self::Bucket => "bucket",
+            Self::Key => "KMS key",
+            Self::Rule => "EventBridge rule",
+            Self::Alarm => "alarm",
+            Self::Role => "role",
+        }
+    }
+}
+
+/// A call that can blind the pipeline: its service, the name prefixes that
+/// match it, what it acts on, and the request parameters naming that.
+type Watch = (&'static str, &'static [&'static str], Target, &'static [&'static str]);
+
+/// Calls that can blind the pipeline. Names match by prefix, so versioned
+/// API names (`RemovePermission20150331v2`) are caught too.
+const TAMPER: &[Watch] = &[
+    (
+        "logs",
+        &[
+            "DeleteSubscriptionFilter",
+            "PutSubscriptionFilter",
+            "DeleteLogGroup",
+            "DeleteLogStream",
+            "PutRetentionPolicy",
+            "DeleteRetentionPolicy",
+            "DisassociateKmsKey",
+        ],
+        Target::LogGroup,
+        &["logGroupName"],
+    ),
+    (
+        "cloudtrail",
+        &["StopLogging", "DeleteTrail", "PutEventSelectors", "UpdateTrail", "PutInsightSelectors"],
+        Target::Trail,
+        &["name", "trailName"],
+    ),
+    (
+        "lambda",
+        &[
+            "UpdateFunction",
+            "DeleteFunction",
+            "PutFunctionConcurrency",
+            "DeleteFunctionConcurrency",
+            "DeleteEventSourceMapping",
+            "UpdateEventSourceMapping",
+            "RemovePermission",
+            "AddPermission",
+            "PutFunctionEventInvokeConfig",
+            "UpdateFunctionEventInvokeConfig",
+            "DeleteFunctionEventInvokeConfig",
+        ],
+        Target::Function,
+        &["functionName"],
+    ),
+    (
+        "sns",
+        &["DeleteTopic", "SetTopicAttributes", "Unsubscribe", "RemovePermission"],
+        Target::Topic,
+        &["topicArn", "subscriptionArn"],
+    ),
+    (
+        "dynamodb",
+        &[
+            "DeleteTable",
+            "UpdateTable",
+            "UpdateTimeToLive",
+            "UpdateContinuousBackups",
+            "PutResourcePolicy",
+            "DeleteResourcePolicy",
+        ],
+        Target::Table,
+        &["tableName", "resourceArn"],
+    ),
+    (
+        "s3",
+        &[
+            "PutBucketNotification",
+            "DeleteBucket",
+            "PutBucketLifecycle",
+            "PutBucketPolicy",
+            "DeleteBucketPolicy",
+            "PutBucketVersioning",
+            "PutBucketLogging",
+            "PutBucketEncryption",
+            "DeleteBucketEncryption",
+            "PutObjectLockConfiguration",
+            "PutBucketReplication",
+        ],
+        Target::Bucket,
+        &["bucketName"],
+    ),
+    (
+        "kms",
+        &["DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy", "DisableKeyRotation", "CreateGrant", "RevokeGrant"],
+        Target::Key,
+        &["keyId"],
+    ),
+    (
+        "events",
+        &["DisableRule", "DeleteRule", "RemoveTargets", "PutRule", "PutTargets"],
+        Target::Rule,
+        &["name", "rule"],
+    ),
+    ("scheduler", &["DeleteSchedule", "UpdateSchedule"], Target::Rule, &["name"]),
+    (
+        "monitoring",
+        &["DeleteAlarms", "DisableAlarmActions", "PutMetricAlarm", "SetAlarmState"],
+        Target::Alarm,
+        &["alarmNames", "alarmName"],
+    ),
+    (
+        "iam",
+        &[
+            "PutRolePolicy",
+            "AttachRolePolicy",
+            "DetachRolePolicy",
+            "DeleteRolePolicy",
+            "UpdateAssumeRolePolicy",
+            "PutRolePermissionsBoundary",
+            "DeleteRolePermissionsBoundary",
+            "DeleteRole",
+        ],
+        Target::Role,
+        &["roleName"],
+    ),
 ];
 
 /// True if the decoder should keep an event of this name.
 pub fn watched(name: &str) -> bool {
-    WATCHED.contains(&name)
-        || [
-            "UpdateFunction",
-            "DeleteFunction",
-            "PutFunctionConcurrency",
-            "DeleteEventSourceMapping",
-            "UpdateEventSourceMapping",
-        ]
-        .iter()
-        .any(|p| name.starts_with(p))
+    ISSUERS.contains(&name)
+        || ACCESS.contains(&name)
+        || name == "UpdateClusterConfig"
+        || TAMPER.iter().any(|(_, names, _, _)| names.iter().any(|p| name.starts_with(p)))
 }
 
 /// Events that issue credentials.
@@ -223,16 +345,8 @@ pub enum Meaning {
 pub trait PipelineNames {
     /// True if a log group carries EKS audit logs (or the product's logs).
     fn log_group(&self, name: &str) -> bool;
-    /// True if a trail is watched.
-    fn trail(&self, name: &str) -> bool;
-    /// True if a Lambda function is the product's.
-    fn function(&self, name: &str) -> bool;
-    /// True if an SNS topic is the product's.
-    fn topic(&self, arn: &str) -> bool;
-    /// True if a DynamoDB table is the product's.
-    fn table(&self, name: &str) -> bool;
-    /// True if an S3 bucket feeds the product.
-    fn bucket(&self, name: &str) -> bool;
+    /// True if a resource of `target`'s kind, named (or identified by ARN) `name`, is watched.
+    fn watches(&self, target: Target, name: &str) -> bool;
 }
 
 fn param<'a>(e: &'a CloudTrailEvent, key: &str) -> Option<&'a str> {
@@ -272,14 +386,7 @@ pub fn classify(e: &CloudTrailEvent, names: &dyn PipelineNames) -> Meaning {
                 Meaning::Other
             }
         }
-        (
-            "eks",
-            "CreateAccessEntry"
-            | "AssociateAccessPolicy"
-            | "UpdateAccessEntry"
-            | "DeleteAccessEntry"
-            | "DisassociateAccessPolicy",
-        ) => {
+        ("eks", name) if ACCESS.contains(&name) => {
             let principal = param(e, "principalArn").map(percent_decode).unwrap_or_default();
             let policy = param(e, "policyArn").unwrap_or("");
             Meaning::AccessChange(format!(
@@ -289,54 +396,35 @@ pub fn classify(e: &CloudTrailEvent, names: &dyn PipelineNames) -> Meaning {
                 if policy.is_empty() { String::new() } else { format!(" ({policy})") }
             ))
         }
-        (
-            "logs",
-            "DeleteSubscriptionFilter"
-            | "PutSubscriptionFilter"
-            | "DeleteLogGroup"
-            | "DeleteLogStream"
-            | "PutRetentionPolicy"
-            | "DeleteRetentionPolicy",
-        ) if param(e, "logGroupName").is_some_and(|g| names.log_group(g)) => {
-            tamper(format!("{name} on log group {}", param(e, "logGroupName").unwrap_or("?")))
+        (service, name) => {
+            let Some((_, _, target, keys)) =
+                TAMPER.iter().find(|(svc, names, _, _)| *svc == service && names.iter().any(|p| name.starts_with(p)))
+            else {
+                return Meaning::Other;
+            };
+            // The targets the call names (an alarm call names a list of them).
+            let named: Vec<String> = keys
+                .iter()
+                .filter_map(|k| e.request_parameters.as_ref()?.get(*k))
+                .flat_map(|v| match v {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+                    _ => Vec::new(),
+                })
+                .map(|s| percent_decode(&s))
+                .collect();
+            let hit: Vec<&str> = named.iter().map(String::as_str).filter(|n| names.watches(*target, n)).collect();
+            if hit.is_empty() {
+                return Meaning::Other;
+            }
+            let mut what = format!("{name} on {} {}", target.noun(), hit.join(", "));
+            if *target == Target::Function
+                && e.request_parameters.as_ref().is_some_and(|p| p.get("environment").is_some())
+            {
+                what.push_str(": its environment, where the policy lives, changed");
+            }
+            tamper(what)
         }
-        ("cloudtrail", "StopLogging" | "DeleteTrail" | "PutEventSelectors" | "UpdateTrail" | "PutInsightSelectors")
-            if param(e, "name").or(param(e, "trailName")).is_some_and(|t| names.trail(t)) =>
-        {
-            tamper(format!("{name} on trail {}", param(e, "name").or(param(e, "trailName")).unwrap_or("?")))
-        }
-        ("lambda", n)
-            if (n.starts_with("UpdateFunction")
-                || n.starts_with("DeleteFunction")
-                || n.starts_with("PutFunctionConcurrency")
-                || n.starts_with("DeleteEventSourceMapping")
-                || n.starts_with("UpdateEventSourceMapping")
-                || n.starts_with("RemovePermission"))
-                && param(e, "functionName").is_some_and(|f| names.function(f.rsplit(':').next().unwrap_or(f))) =>
-        {
-            tamper(format!("{n} on function {}", param(e, "functionName").unwrap_or("?")))
-        }
-        ("sns", "DeleteTopic" | "SetTopicAttributes" | "Unsubscribe" | "RemovePermission")
-            if param(e, "topicArn").or(param(e, "subscriptionArn")).is_some_and(|t| names.topic(t)) =>
-        {
-            tamper(format!("{name} on topic {}", param(e, "topicArn").or(param(e, "subscriptionArn")).unwrap_or("?")))
-        }
-        ("dynamodb", "DeleteTable" | "UpdateTable" | "UpdateTimeToLive" | "UpdateContinuousBackups")
-            if param(e, "tableName").is_some_and(|t| names.table(t)) =>
-        {
-            tamper(format!("{name} on table {}", param(e, "tableName").unwrap_or("?")))
-        }
-        (
-            "s3",
-            "PutBucketNotification"
-            | "PutBucketNotificationConfiguration"
-            | "DeleteBucket"
-            | "PutBucketLifecycle"
-            | "PutBucketLifecycleConfiguration",
-        ) if param(e, "bucketName").is_some_and(|b| names.bucket(b)) => {
-            tamper(format!("{name} on bucket {}", param(e, "bucketName").unwrap_or("?")))
-        }
-        _ => Meaning::Other,
     }
 }
 

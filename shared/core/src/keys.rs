@@ -28,6 +28,11 @@ impl ObjectKey {
     }
 }
 
+/// The policy in force for a cluster, as section digests.
+pub fn policy_in_force(cluster: &str) -> String {
+    format!("policy|{cluster}")
+}
+
 /// What an index maps to the Ingresses that use it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Used<'a> {

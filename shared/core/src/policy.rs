@@ -344,9 +344,21 @@ pub struct Pipeline {
     /// The product's DynamoDB tables.
     #[serde(default = "default_product")]
     pub tables: Vec<Pattern>,
-    /// Buckets that deliver audit logs or CloudTrail to the product.
-    #[serde(default)]
+    /// Buckets that deliver audit logs or CloudTrail to the product, or keep its evidence.
+    #[serde(default = "default_product")]
     pub buckets: Vec<Pattern>,
+    /// The product's KMS keys (ARNs or key ids).
+    #[serde(default)]
+    pub keys: Vec<Pattern>,
+    /// The product's EventBridge rules and schedules.
+    #[serde(default = "default_product")]
+    pub rules: Vec<Pattern>,
+    /// The product's CloudWatch alarms.
+    #[serde(default = "default_product")]
+    pub alarms: Vec<Pattern>,
+    /// The product's IAM roles (names).
+    #[serde(default = "default_product")]
+    pub roles: Vec<Pattern>,
     /// Accounts whose log groups may deliver audit logs (empty: any). An
     /// event from another account is quarantined as untrusted.
     #[serde(default)]
@@ -385,7 +397,11 @@ impl Default for Pipeline {
             functions: default_product(),
             topics: default_topics(),
             tables: default_product(),
-            buckets: Vec::new(),
+            buckets: default_product(),
+            keys: Vec::new(),
+            rules: default_product(),
+            alarms: default_product(),
+            roles: default_product(),
             accounts: Vec::new(),
             max_clock_skew: default_skew(),
         }
@@ -396,21 +412,28 @@ impl crate::cloudtrail::PipelineNames for Pipeline {
     fn log_group(&self, name: &str) -> bool {
         any_matches(&self.log_groups, name)
     }
-    fn trail(&self, name: &str) -> bool {
-        // Trails are named or given by ARN.
-        any_matches(&self.trails, name) || any_matches(&self.trails, name.rsplit('/').next().unwrap_or(name))
-    }
-    fn function(&self, name: &str) -> bool {
-        any_matches(&self.functions, name)
-    }
-    fn topic(&self, arn: &str) -> bool {
-        any_matches(&self.topics, arn)
-    }
-    fn table(&self, name: &str) -> bool {
-        any_matches(&self.tables, name)
-    }
-    fn bucket(&self, name: &str) -> bool {
-        any_matches(&self.buckets, name)
+
+    fn watches(&self, target: crate::cloudtrail::Target, name: &str) -> bool {
+        use crate::cloudtrail::Target as T;
+        let list = match target {
+            T::LogGroup => &self.log_groups,
+            T::Trail => &self.trails,
+            T::Function => &self.functions,
+            T::Topic => &self.topics,
+            T::Table => &self.tables,
+            T::Bucket => &self.buckets,
+            T::Key => &self.keys,
+            T::Rule => &self.rules,
+            T::Alarm => &self.alarms,
+            T::Role => &self.roles,
+        };
+        // Calls name resources by name or by ARN (a function by its ARN, a
+        // table by its ARN in resource policies, a key by id or ARN): the
+        // last part of an ARN is tried too.
+        let last = name.rsplit(['/', ':']).next().unwrap_or(name);
+        any_matches(list, name)
+            || any_matches(list, last)
+            || (target == T::Key && list.iter().any(|p| p.as_str().ends_with(&format!("/{name}"))))
     }
 }
 
@@ -519,6 +542,46 @@ pub enum WindowVerdict {
 }
 
 impl Policy {
+    /// Each section of the policy with its value in words, to tell which
+    /// sections a policy change touched.
+    pub fn sections(&self) -> Vec<(&'static str, String)> {
+        // Destructured so a new field cannot be left out.
+        let Self {
+            cluster,
+            require_plans,
+            alert_threshold,
+            sensitive_namespaces,
+            controller_configmaps,
+            windows,
+            freezes,
+            actors,
+            hosts,
+            severity,
+            suppressions,
+            correlation,
+            learning,
+            identity,
+            pipeline,
+        } = self;
+        vec![
+            ("cluster", format!("{cluster:?}")),
+            ("require_plans", format!("{require_plans:?}")),
+            ("alert_threshold", format!("{alert_threshold:?}")),
+            ("sensitive_namespaces", format!("{sensitive_namespaces:?}")),
+            ("controller_configmaps", format!("{controller_configmaps:?}")),
+            ("windows", format!("{windows:?}")),
+            ("freezes", format!("{freezes:?}")),
+            ("actors", format!("{actors:?}")),
+            ("hosts", format!("{hosts:?}")),
+            ("severity", format!("{severity:?}")),
+            ("suppressions", format!("{suppressions:?}")),
+            ("correlation", format!("{correlation:?}")),
+            ("learning", format!("{learning:?}")),
+            ("identity", format!("{identity:?}")),
+            ("pipeline", format!("{pipeline:?}")),
+        ]
+    }
+
     /// Reads a policy; errors name the line and column.
     pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
         toml::from_str(text).map_err(|e| PolicyError(e.to_string()))

@@ -141,6 +141,15 @@ rules! {
         "An audit event came from a log group or account the stack does not watch, or is dated implausibly far ahead of its delivery: someone may be writing fake audit logs.";
 }
 
+impl RuleId {
+    /// True for the rules about the pipeline itself: no policy can silence
+    /// them or lower their severity, so a policy change that tries is still
+    /// seen, as it would be under the policy it replaces.
+    pub fn protected(self) -> bool {
+        matches!(self, Self::PipelineTampering | Self::ForgedEvent)
+    }
+}
+
 impl fmt::Display for RuleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

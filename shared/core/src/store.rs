@@ -151,6 +151,21 @@ pub trait Store {
 
     /// Removes a record (absent already is fine).
     fn delete(&self, space: Space, key: &str) -> Result<(), StoreError>;
+
+    /// The ids of alerts whose latest revision is not published, recorded
+    /// before `before`: the outbox. Stores with an index of them answer from
+    /// it (it may lag: callers read each alert again); this default reads every alert.
+    fn unpublished_alerts(&self, before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let all = self.scan(Space::Alert, "", now)?;
+        Ok(all
+            .into_iter()
+            .filter(|(_, r)| {
+                serde_json::from_value::<crate::alert::AlertRecord>(r.value.clone())
+                    .is_ok_and(|a| a.unpublished() && a.recorded_at.is_none_or(|t| t < before))
+            })
+            .map(|(key, _)| key)
+            .collect())
+    }
 }
 
 /// A typed document with its version.

@@ -115,7 +115,8 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         time: DateTime<Utc>,
     ) -> Option<Signal> {
         let namespace = resource.namespace.as_deref().unwrap_or_default();
-        if self.policy.suppression(f.rule, namespace, resource.name.as_deref().unwrap_or_default(), time).is_some() {
+        let name = resource.name.as_deref().unwrap_or_default();
+        if !f.rule.protected() && self.policy.suppression(f.rule, namespace, name, time).is_some() {
             self.stats.suppressed += 1;
             return None;
         }
@@ -124,6 +125,9 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         } else {
             f.severity
         };
+        if f.rule.protected() {
+            severity = severity.max(f.severity);
+        }
         if self.policy.is_sensitive(namespace) {
             severity = severity.raised();
         }
@@ -172,7 +176,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             None => (Vec::new(), None),
         };
         let threshold = self.policy.alert_threshold;
-        if current.is_none() && signals.iter().all(|s| s.severity < threshold) {
+        if current.is_none() && signals.iter().all(|s| s.severity < threshold && !s.rule.protected()) {
             // Below the alert threshold with no alert open: kept with the
             // incident, to join its alert if a louder signal opens one.
             let mut held = held;
@@ -240,7 +244,8 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             return Ok(());
         }
         let version = record.map(|r| r.version);
-        let mut stored = AlertRecord { alert: alert.clone(), published_revision: published };
+        let mut stored =
+            AlertRecord { alert: alert.clone(), published_revision: published, recorded_at: Some(self.clock()) };
         let version = self.store.put_alert(&alert.alert_id, &stored, Expect::from_current(version), None, time)?;
         sink.publish(alert)?;
         stored.published_revision = alert.revision;

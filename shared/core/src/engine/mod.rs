@@ -30,9 +30,11 @@ mod assess;
 mod commit;
 mod context;
 mod correlate;
+mod guard;
 mod identity;
 mod index;
 mod judge;
+mod outbox;
 mod trust;
 
 use std::collections::BTreeSet;
@@ -46,7 +48,9 @@ use crate::keys::ObjectKey;
 use crate::policy::Policy;
 use crate::store::{Sink, Store, StoreError};
 
+pub use guard::PolicyRecord;
 pub use identity::{Pending, PendingEvent};
+pub use outbox::{OUTBOX_GRACE, Swept};
 
 /// What the engine counted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -175,18 +179,28 @@ pub struct Engine<'a, S: Store + ?Sized> {
     next_deadline: Option<Option<DateTime<Utc>>>,
     /// The time the run started: the date of an event that has no other.
     now: DateTime<Utc>,
+    /// Set when the caller fixed the time ([`Engine::at`]): the clock stands still.
+    fixed: bool,
 }
 
 impl<'a, S: Store + ?Sized> Engine<'a, S> {
     /// An engine for one run (a replay, a Lambda invocation).
     pub fn new(policy: &'a Policy, store: &'a S) -> Self {
-        Self { policy, store, stats: Stats::default(), next_deadline: None, now: Utc::now() }
+        Self { policy, store, stats: Stats::default(), next_deadline: None, now: Utc::now(), fixed: false }
     }
 
     /// The same engine with another idea of the current time (for tests and replays).
     pub fn at(mut self, now: DateTime<Utc>) -> Self {
         self.now = now;
+        self.fixed = true;
         self
+    }
+
+    /// The wall clock, or the fixed time of [`Engine::at`]: when a revision
+    /// is recorded, so the outbox sweep never takes one still being
+    /// published for one left behind.
+    pub(super) fn clock(&self) -> DateTime<Utc> {
+        if self.fixed { self.now } else { Utc::now() }
     }
 
     /// What has been counted so far.
