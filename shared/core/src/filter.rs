@@ -100,15 +100,19 @@ fn trim_ws(mut bytes: &[u8]) -> &[u8] {
 /// Byte-level test: could this record be a write to a tracked resource, or
 /// an access event (a `subresource` key with one of the access values)?
 /// `escaped` says the record is the inside of a JSON string (quotes appear as `\"`).
-/// Never false for a record that [`judge`] would keep.
+/// Never false for a record that [`judge`] would keep: a record with a
+/// `\u` escape anywhere passes, since JSON may spell any character of a key
+/// or value that way (`"\u0076erb"` is `"verb"`) and only the parse can tell.
 pub fn prefilter(bytes: &[u8], escaped: bool) -> bool {
     use std::sync::OnceLock;
     static PLAIN: OnceLock<Patterns> = OnceLock::new();
     static ESCAPED: OnceLock<Patterns> = OnceLock::new();
+    static UNICODE_ESCAPE: OnceLock<memmem::Finder<'static>> = OnceLock::new();
     let p =
         if escaped { ESCAPED.get_or_init(|| Patterns::new(true)) } else { PLAIN.get_or_init(|| Patterns::new(false)) };
     (p.key_has_value(bytes, &p.verb_key, &p.verbs) && p.key_has_value(bytes, &p.resource_key, &p.resources))
         || p.key_has_value(bytes, &p.subresource_key, &p.access_subresources)
+        || UNICODE_ESCAPE.get_or_init(|| memmem::Finder::new(b"\\u")).find(bytes).is_some()
 }
 
 /// The few fields [`judge`] needs, borrowed where the JSON allows.
@@ -263,6 +267,20 @@ mod tests {
         ));
         assert!(!prefilter(br#"{"verb":"get","objectRef":{"resource":"pods","name":"exec"}}"#, false));
         assert!(!prefilter(br#"{"verb":"get","objectRef":{"resource":"pods","subresource":"log"}}"#, false));
+    }
+
+    /// JSON may spell any character of a key or value as `\uXXXX`: the parse
+    /// reads `"\u0076erb"` as `"verb"`, so the prefilter must not drop it.
+    #[test]
+    fn prefilter_never_drops_a_record_whose_keys_or_values_use_unicode_escapes() {
+        for record in [
+            r#"{"kind":"Event","\u0076erb":"update","stage":"ResponseComplete","objectRef":{"resource":"ingresses"}}"#,
+            r#"{"kind":"Event","verb":"upd\u0061te","stage":"ResponseComplete","objectRef":{"resource":"ingresses"}}"#,
+            r#"{"kind":"Event","verb":"get","objectRef":{"resource":"pods","subresource":"\u0065xec"}}"#,
+        ] {
+            assert_ne!(verdict(record), Verdict::Skip(SkipReason::NotRelevant), "{record}");
+            assert!(prefilter(record.as_bytes(), false), "{record}");
+        }
     }
 
     #[test]
