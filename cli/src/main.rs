@@ -3,12 +3,18 @@
 //! `sentinel inspect` reads EKS audit logs in any delivery form (files or
 //! directories) and shows the writes that change the Ingress layer and what
 //! each changed; `sentinel replay` runs the detection engine over them on a
-//! local store; `sentinel approve` registers change plans.
+//! local store; `sentinel approve` registers change plans; `sentinel check`
+//! judges manifests before they ship; `sentinel baseline seed` starts the
+//! baselines from the cluster as it stands; `sentinel policy validate`
+//! checks a policy file.
 
 mod approve;
+mod check;
 mod inputs;
 mod inspect;
+mod policy_cmd;
 mod replay;
+mod seed;
 mod state;
 
 use std::process::ExitCode;
@@ -44,6 +50,39 @@ enum Command {
     /// Register a change plan in a state file: who may change what, when, and
     /// optionally into exactly which manifest.
     Approve(approve::Args),
+    /// Judge Kubernetes manifests before they ship, with the live rules.
+    ///
+    /// Manifest rules judge each object on what it is; with a baseline
+    /// (--against a `kubectl get -o json` dump or manifests, or --state), the
+    /// change rules judge what each object changes, as a live alert would.
+    /// Formats: text, json, sarif (code scanning), github (annotations).
+    /// Exit status: 0, 3 when some input could not be read, 4 when a finding
+    /// reached --fail-on, 1 on error.
+    Check(check::Args),
+    /// Baselines: what the engine knows of each object.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+    /// The policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum BaselineCommand {
+    /// Record the cluster as it stands (`kubectl get … -A -o json`) as the
+    /// approved baseline of each object the engine does not know yet.
+    Seed(seed::Args),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Read a policy as the engine would; name the line and column of what is wrong.
+    Validate(policy_cmd::ValidateArgs),
+}
+
+/// Parses `low`, `medium`, `high` or `critical`.
+pub fn parse_severity(s: &str) -> Result<sentinel_core::rules::Severity, String> {
+    s.parse()
 }
 
 /// Output format.
@@ -62,6 +101,9 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args, &mut std::io::stdout().lock()),
         Command::Replay(args) => replay::run(&args, &mut std::io::stdout().lock(), &mut std::io::stderr().lock()),
         Command::Approve(args) => approve::run(&args, &mut std::io::stdout().lock()),
+        Command::Check(args) => check::run(&args, &mut std::io::stdout().lock()),
+        Command::Baseline(BaselineCommand::Seed(args)) => seed::run(&args, &mut std::io::stdout().lock()),
+        Command::Policy(PolicyCommand::Validate(args)) => policy_cmd::validate(&args, &mut std::io::stdout().lock()),
     };
     match result {
         Ok(code) => code,

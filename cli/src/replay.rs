@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t)]
     format: Format,
     /// Exit with status 4 if any alert reaches this severity.
-    #[arg(long, value_parser = parse_severity)]
+    #[arg(long, value_parser = crate::parse_severity)]
     fail_on: Option<Severity>,
     /// Keep evidence here: the raw audit event behind each alert
     /// (`events/<cluster>/<audit id>.json`) and every record that could not
@@ -52,10 +52,6 @@ pub struct Args {
     evidence: Option<PathBuf>,
     #[command(flatten)]
     limits: inputs::LimitArgs,
-}
-
-fn parse_severity(s: &str) -> Result<Severity, String> {
-    s.parse()
 }
 
 /// The approvals file.

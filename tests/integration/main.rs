@@ -11,6 +11,7 @@ mod framings;
 mod history;
 mod hostile;
 mod identity;
+mod manifest;
 mod outbox;
 mod rules;
 mod store;

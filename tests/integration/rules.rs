@@ -433,10 +433,17 @@ fn sensitive_namespaces_raise_severity() {
 
 /// Every rule id of the catalogue is exercised by a test here (each content
 /// case carries its own look-alike) or, for the CloudTrail rules, in the
-/// identity tests, or for forged events in the delivery tests.
+/// identity tests, for forged events in the delivery tests, and for the
+/// manifest rules in the manifest tests.
 #[test]
 fn every_rule_has_a_test() {
-    let source = [include_str!("rules.rs"), include_str!("identity.rs"), include_str!("delivery.rs")].concat();
+    let source = [
+        include_str!("rules.rs"),
+        include_str!("identity.rs"),
+        include_str!("delivery.rs"),
+        include_str!("manifest.rs"),
+    ]
+    .concat();
     for rule in RuleId::ALL {
         let variant = format!("RuleId::{rule:?}");
         let used = source

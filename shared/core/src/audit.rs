@@ -286,11 +286,20 @@ pub enum Kind {
     /// Gateway API HTTPRoute.
     #[serde(rename = "httproutes")]
     HttpRoute,
+    /// Gateway API GRPCRoute.
+    #[serde(rename = "grpcroutes")]
+    GrpcRoute,
+    /// Gateway API TLSRoute.
+    #[serde(rename = "tlsroutes")]
+    TlsRoute,
+    /// Gateway API ReferenceGrant: which namespaces may route into this one.
+    #[serde(rename = "referencegrants")]
+    ReferenceGrant,
 }
 
 impl Kind {
     /// Every tracked kind.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 10] = [
         Self::Ingress,
         Self::IngressClass,
         Self::Service,
@@ -298,6 +307,9 @@ impl Kind {
         Self::ConfigMap,
         Self::Gateway,
         Self::HttpRoute,
+        Self::GrpcRoute,
+        Self::TlsRoute,
+        Self::ReferenceGrant,
     ];
 
     /// The plural resource name of audit events.
@@ -310,6 +322,9 @@ impl Kind {
             Self::ConfigMap => "configmaps",
             Self::Gateway => "gateways",
             Self::HttpRoute => "httproutes",
+            Self::GrpcRoute => "grpcroutes",
+            Self::TlsRoute => "tlsroutes",
+            Self::ReferenceGrant => "referencegrants",
         }
     }
 
@@ -319,8 +334,31 @@ impl Kind {
             Self::Ingress => &["networking.k8s.io", "extensions"],
             Self::IngressClass => &["networking.k8s.io"],
             Self::Service | Self::Secret | Self::ConfigMap => &[""],
-            Self::Gateway | Self::HttpRoute => &["gateway.networking.k8s.io"],
+            Self::Gateway | Self::HttpRoute | Self::GrpcRoute | Self::TlsRoute | Self::ReferenceGrant => {
+                &["gateway.networking.k8s.io"]
+            }
         }
+    }
+
+    /// The `kind` a manifest writes, e.g. `HTTPRoute`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ingress => "Ingress",
+            Self::IngressClass => "IngressClass",
+            Self::Service => "Service",
+            Self::Secret => "Secret",
+            Self::ConfigMap => "ConfigMap",
+            Self::Gateway => "Gateway",
+            Self::HttpRoute => "HTTPRoute",
+            Self::GrpcRoute => "GRPCRoute",
+            Self::TlsRoute => "TLSRoute",
+            Self::ReferenceGrant => "ReferenceGrant",
+        }
+    }
+
+    /// The tracked kind a manifest's `kind` names, if tracked.
+    pub fn from_name(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == kind)
     }
 
     /// The kind of a plural resource name, if tracked.

@@ -56,6 +56,11 @@ pub enum ObjectState {
     },
     /// Written, but its body is not logged (Secrets, ConfigMaps, Gateway API on EKS).
     Opaque,
+    /// An object the manifest rules read, where its body is known (a
+    /// controller ConfigMap or a Gateway API object from a seeded baseline,
+    /// or logged by a cluster whose audit policy keeps bodies): its `spec`
+    /// and `data`.
+    Manifest(serde_json::Value),
     /// Deleted.
     Deleted,
     /// An Ingress too large to keep even with its annotation values cut:
@@ -75,6 +80,14 @@ impl ObjectState {
     /// Writes are compared in this form on both sides, so a cut value that
     /// changes still shows as changed.
     pub fn bounded(self) -> Self {
+        if let Self::Manifest(body) = &self {
+            let bytes = bound::size_of(body);
+            return if bytes <= STATE_BUDGET {
+                self
+            } else {
+                Self::Oversized { sha256: bound::sha256(body.to_string().as_bytes()), bytes }
+            };
+        }
         let Self::Ingress(mut state) = self else { return self };
         let mut size = bound::size_of(&state);
         if size <= STATE_BUDGET {

@@ -32,6 +32,7 @@ pub mod fault;
 pub mod filter;
 pub mod ingress;
 pub mod keys;
+pub mod manifest;
 pub mod pattern;
 pub mod plan;
 pub mod policy;

@@ -39,6 +39,17 @@ impl Severity {
         }
     }
 
+    /// A score out of 10, as code-scanning tools rank severities
+    /// (critical above 9, high from 7, medium from 4).
+    pub fn score(self) -> &'static str {
+        match self {
+            Self::Low => "3.0",
+            Self::Medium => "5.5",
+            Self::High => "8.0",
+            Self::Critical => "9.5",
+        }
+    }
+
     /// The lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -135,6 +146,28 @@ rules! {
         "An IAM-authenticated change whose origin cannot be traced.";
     AccessChanged = "identity.access-changed", High,
         "CloudTrail shows EKS cluster access granted, changed or removed (access entries, access policies).";
+    AnnotationInjection = "ingress.annotation.injection", Critical,
+        "An ingress-nginx annotation value carries characters or directives that nginx would read as configuration (CVE-2025-24514, CVE-2025-1097, CVE-2025-1098, CVE-2025-15566, CVE-2026-1580).";
+    PathTraversal = "ingress.path.traversal", High,
+        "A path or annotation value reaches files nginx can read or serve: alias or root directives, Lua, /etc/, service-account tokens (CVE-2021-25745, CVE-2021-25746).";
+    TlsMissing = "ingress.tls.missing", Low,
+        "An Ingress serves hosts without TLS.";
+    DefaultBackend = "ingress.backend.default", Medium,
+        "A default backend catches every request that no rule matches.";
+    HostClash = "ingress.host.clash", High,
+        "Two Ingresses claim the same host and path: one can take over the other's traffic.";
+    ControllerUnsafe = "ingress.controller.unsafe-config", High,
+        "The ingress controller's ConfigMap lets annotations write configuration: snippets allowed, or Critical-risk annotations accepted.";
+    ExternalNameUnsafe = "service.external-name.unsafe", High,
+        "An ExternalName Service points at the instance metadata service, the node itself or a name inside the cluster.";
+    GatewayListenerInsecure = "gateway.listener.insecure", Medium,
+        "A Gateway listener serves plain HTTP, or TLS without a certificate.";
+    GatewayRoutesAllNamespaces = "gateway.listener.all-namespaces", High,
+        "A Gateway listener accepts routes from every namespace.";
+    ReferenceGrantOpen = "gateway.referencegrant.open", High,
+        "A ReferenceGrant opens every object of a kind in its namespace, not named ones.";
+    CrossNamespaceBackend = "gateway.backend.cross-namespace", High,
+        "A route sends traffic to a backend in another namespace.";
     PipelineTampering = "pipeline.tampering", Critical,
         "CloudTrail shows the audit-log pipeline being disabled or cut.";
     ForgedEvent = "pipeline.forged-event", High,
@@ -142,6 +175,23 @@ rules! {
 }
 
 impl RuleId {
+    /// Where the rule is documented: its entry in `docs/rules.md`.
+    pub fn help_uri(self) -> String {
+        format!("{}/blob/main/docs/rules.md#{}", env!("CARGO_PKG_REPOSITORY"), self.as_str())
+    }
+
+    /// The first sentence of the description.
+    pub fn short_description(self) -> &'static str {
+        let d = self.description();
+        d.find(": ").or_else(|| d.find(". ")).map_or(d.trim_end_matches('.'), |i| &d[..i])
+    }
+
+    /// The rule's severity as a score out of 10, as code-scanning tools rank
+    /// them (`security-severity`).
+    pub fn security_severity(self) -> &'static str {
+        self.default_severity().score()
+    }
+
     /// True for the rules about the pipeline itself: no policy can silence
     /// them or lower their severity, so a policy change that tries is still
     /// seen, as it would be under the policy it replaces.
@@ -194,7 +244,7 @@ pub struct Context<'a> {
 /// Directives that remove or hide response headers inside nginx snippets.
 const HEADER_STRIPPERS: &[&str] = &["more_clear_headers", "proxy_hide_header", "more_clear_input_headers"];
 
-fn strips_headers(snippet: &str) -> bool {
+pub(crate) fn strips_headers(snippet: &str) -> bool {
     let lower = snippet.to_ascii_lowercase();
     HEADER_STRIPPERS.iter().any(|d| lower.contains(d))
         || (lower.contains("strict-transport-security") && lower.contains("max-age=0"))
@@ -382,6 +432,23 @@ fn past(action: Action) -> &'static str {
     }
 }
 
+/// True if `host` is like the hosts a namespace has had: one of them, or
+/// under the same parent domain as one of them (`app7.blog.example.com`
+/// beside `app1.blog.example.com`). A namespace with no hosts yet has
+/// nothing to judge against. A wildcard is never known by learning: only a
+/// policy pattern that is that exact wildcard allows one.
+pub fn like_learned(host: &str, learned: &[String]) -> bool {
+    if host.contains('*') {
+        return false;
+    }
+    if learned.is_empty() {
+        return true;
+    }
+    let parent = |h: &str| h.split_once('.').map(|(_, rest)| rest.to_owned()).filter(|p| p.contains('.'));
+    let own = parent(host);
+    learned.iter().any(|l| l == host || (own.is_some() && parent(l) == own))
+}
+
 /// True if the change matters for judgement (plans, actors, windows). Other
 /// annotations (deploy tooling, team labels) do not.
 pub fn is_material(change: &Change) -> bool {
@@ -479,6 +546,35 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), RuleId::ALL.len());
+    }
+
+    /// The alert contract lists exactly the rules there are.
+    #[test]
+    fn the_alert_schema_names_every_rule_and_no_other() {
+        let schema: Value = serde_json::from_str(include_str!("../schema/alert.schema.json")).unwrap();
+        let mut listed: Vec<&str> = schema
+            .pointer("/properties/signals/items/properties/rule/enum")
+            .and_then(Value::as_array)
+            .expect("the rule enum")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let mut ids: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+        listed.sort_unstable();
+        ids.sort_unstable();
+        assert_eq!(listed, ids);
+    }
+
+    /// Every rule's help link lands on its entry in `docs/rules.md`, which
+    /// says what the catalogue says.
+    #[test]
+    fn the_rules_reference_documents_every_rule() {
+        let doc = include_str!("../../../docs/rules.md");
+        for rule in RuleId::ALL {
+            assert!(doc.contains(&format!("<a id=\"{}\"></a>", rule.as_str())), "{rule} has no anchor");
+            assert!(doc.contains(rule.description()), "{rule}: the description differs");
+            assert!(rule.help_uri().ends_with(&format!("docs/rules.md#{}", rule.as_str())));
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::baseline::{Baseline, ObjectState, Placement, Predecessor};
 use crate::ingress::diff::diff;
 use crate::ingress::{Backend, IngressState};
 use crate::keys::Used;
+use crate::manifest::rules as manifest;
 use crate::plan::manifest_digest;
 use crate::rules::{self, Context, Finding, RuleId};
 use crate::store::{Baselines, Store, StoreError};
@@ -87,7 +88,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                     format!("ingress controller ConfigMap {namespace}/{name} {}", ctx.verb.past()),
                     &json!({"verb": ctx.verb}),
                 ));
-                a.new_state = opaque(ctx);
+                self.assess_body(ctx, &mut a);
             }
             Kind::IngressClass => {
                 a.findings.push(Finding::new(
@@ -97,8 +98,12 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 ));
                 a.new_state = opaque(ctx);
             }
-            // Gateway API objects: bodies are not logged on EKS, so every write is judged.
-            Kind::Gateway | Kind::HttpRoute => a.new_state = opaque(ctx),
+            // Gateway API objects: bodies are not logged on EKS, so every write
+            // is judged by who, when and under which plan; where a body is
+            // there, the manifest rules judge what it introduces.
+            Kind::Gateway | Kind::HttpRoute | Kind::GrpcRoute | Kind::TlsRoute | Kind::ReferenceGrant => {
+                self.assess_body(ctx, &mut a);
+            }
         }
         Ok(Look::Change(Box::new(a)))
     }
@@ -166,10 +171,19 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         };
         let host_known = |h: &str| match self.policy.host_allowed(namespace, h) {
             Some(allowed) => allowed,
-            None => like_learned(h, &learned),
+            None => rules::like_learned(h, &learned),
         };
         let external = |svc: &str| externals.get(svc).cloned();
         let rules_ctx = Context { host_known: &host_known, external_name: &external };
+        let host_allowed = |ns: &str, h: &str| self.policy.host_allowed(ns, h);
+        let external_in = |_: &str, svc: &str| externals.get(svc).cloned();
+        let configmap = |ns: &str, n: &str| self.policy.is_controller_configmap(ns, n);
+        let env = manifest::Env {
+            controller: None,
+            host_allowed: &host_allowed,
+            external_name: &external_in,
+            controller_configmap: &configmap,
+        };
         if ctx.verb.is_delete() {
             a.new_state = ObjectState::Deleted;
             a.findings.push(Finding::new(
@@ -185,24 +199,63 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 ObjectState::Ingress(s) => s,
                 _ => &full,
             };
-            match a.previous_state() {
+            let (material, mut findings, introduced) = match a.previous_state() {
                 Some(ObjectState::Ingress(old)) => {
                     let changes = diff(old, state);
-                    a.material = changes.iter().any(rules::is_material);
-                    a.findings = changes.iter().flat_map(|c| rules::findings(c, &rules_ctx)).collect();
+                    (
+                        changes.iter().any(rules::is_material),
+                        changes.iter().flat_map(|c| rules::findings(c, &rules_ctx)).collect(),
+                        manifest::introduced(&manifest::ingress(old, &env), manifest::ingress(state, &env)),
+                    )
                 }
                 _ => {
                     let tls_elsewhere = |host: &str| tls_elsewhere.contains(host);
                     // A create is a change; a first sight of an older object is not.
-                    a.material = ctx.verb == Verb::Create;
-                    a.findings = rules::first_sight(state, &rules_ctx, &tls_elsewhere, a.material);
+                    let created = ctx.verb == Verb::Create;
+                    let introduced = if created { manifest::ingress(state, &env) } else { Vec::new() };
+                    (created, rules::first_sight(state, &rules_ctx, &tls_elsewhere, created), introduced)
                 }
-            }
+            };
+            add_introduced(&mut findings, introduced);
+            a.material = material;
+            a.findings = findings;
             a.new_state = kept;
         }
         // A patch logged without its result: the write is judged, and the
         // next write is compared with nothing rather than with a guess.
         Ok(())
+    }
+
+    /// A ConfigMap or Gateway API write: kept as its body where one is
+    /// logged, and judged by the manifest rules on what it introduces.
+    fn assess_body(&self, ctx: &EventContext<'_>, a: &mut Assessment) {
+        let body = ctx.record.event.object_after().filter(|_| !ctx.verb.is_delete());
+        let Some(body) = body else {
+            a.new_state = opaque(ctx);
+            return;
+        };
+        let host_allowed = |ns: &str, h: &str| self.policy.host_allowed(ns, h);
+        let configmap = |ns: &str, n: &str| self.policy.is_controller_configmap(ns, n);
+        let env = manifest::Env {
+            controller: None,
+            host_allowed: &host_allowed,
+            external_name: &|_, _| None,
+            controller_configmap: &configmap,
+        };
+        let kind = ctx.object.kind.name();
+        let (namespace, name) = (ctx.namespace(), ctx.name());
+        let kept = manifest_body(body);
+        let introduced = match a.previous_state() {
+            Some(ObjectState::Manifest(old)) => manifest::introduced(
+                &manifest::object(kind, namespace, name, old, &env),
+                manifest::object(kind, namespace, name, &kept, &env),
+            ),
+            // Nothing known before: a create (or first write seen) is judged whole.
+            None => manifest::object(kind, namespace, name, &kept, &env),
+            Some(_) => Vec::new(),
+        };
+        add_introduced(&mut a.findings, introduced);
+        a.new_state = ObjectState::Manifest(kept).bounded();
     }
 
     fn assess_service(&self, ctx: &EventContext<'_>, a: &mut Assessment) -> Result<(), StoreError> {
@@ -215,6 +268,16 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         };
         a.material = false;
         let was_external = matches!(a.previous_state(), Some(ObjectState::Service { service_type: Some(t), .. }) if t == "ExternalName");
+        if let Some(body) = body.filter(|_| !ctx.verb.is_delete()) {
+            let before = match a.previous_state() {
+                Some(ObjectState::Service { service_type, external_name }) => {
+                    manifest::service(&json!({"spec": {"type": service_type, "externalName": external_name}}))
+                }
+                _ => Vec::new(),
+            };
+            add_introduced(&mut a.findings, manifest::introduced(&before, manifest::service(body)));
+            a.material |= !a.findings.is_empty();
+        }
         if let ObjectState::Service { service_type: Some(t), external_name } = &a.new_state {
             let (namespace, name) = (ctx.namespace(), ctx.name());
             let users = self.users(&ctx.cluster, namespace, Used::Service(name), ctx.time)?;
@@ -235,21 +298,22 @@ impl<S: Store + ?Sized> Engine<'_, S> {
     }
 }
 
-/// True if `host` is like the hosts a namespace has had: one of them, or
-/// under the same parent domain as one of them (`app7.blog.example.com`
-/// beside `app1.blog.example.com`). A namespace with no hosts yet has
-/// nothing to judge against. A wildcard is never known by learning: only a
-/// policy pattern that is that exact wildcard allows one.
-fn like_learned(host: &str, learned: &[String]) -> bool {
-    if host.contains('*') {
-        return false;
+/// Adds what the manifest rules found introduced, except where a change rule
+/// already named the same rule for this write (one finding, one id).
+fn add_introduced(findings: &mut Vec<Finding>, introduced: Vec<manifest::Located>) {
+    let named: BTreeSet<RuleId> = findings.iter().map(|f| f.rule).collect();
+    findings.extend(introduced.into_iter().map(|l| l.finding).filter(|f| !named.contains(&f.rule)));
+}
+
+/// The part of a body the manifest rules read.
+pub(crate) fn manifest_body(body: &Value) -> Value {
+    let mut kept = Map::new();
+    for field in ["spec", "data"] {
+        if let Some(v) = body.get(field).filter(|v| !v.is_null()) {
+            kept.insert(field.to_owned(), v.clone());
+        }
     }
-    if learned.is_empty() {
-        return true;
-    }
-    let parent = |h: &str| h.split_once('.').map(|(_, rest)| rest.to_owned()).filter(|p| p.contains('.'));
-    let own = parent(host);
-    learned.iter().any(|l| l == host || (own.is_some() && parent(l) == own))
+    Value::Object(kept)
 }
 
 /// The state of an object whose body is not logged.

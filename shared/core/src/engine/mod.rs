@@ -35,6 +35,7 @@ mod identity;
 mod index;
 mod judge;
 mod outbox;
+mod seed;
 mod trust;
 
 use std::collections::BTreeSet;
@@ -51,6 +52,7 @@ use crate::store::{Sink, Store, StoreError};
 pub use guard::PolicyRecord;
 pub use identity::{Pending, PendingEvent};
 pub use outbox::{OUTBOX_GRACE, Swept};
+pub use seed::{Seeded, state_of};
 
 /// What the engine counted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
