@@ -8,12 +8,14 @@
 //! baselines from the cluster as it stands; `sentinel policy validate`
 //! checks a policy file.
 
+mod ack;
 mod approve;
 mod check;
 mod inputs;
 mod inspect;
 mod policy_cmd;
 mod replay;
+mod report;
 mod seed;
 mod state;
 
@@ -59,6 +61,16 @@ enum Command {
     /// Exit status: 0, 3 when some input could not be read, 4 when a finding
     /// reached --fail-on, 1 on error.
     Check(check::Args),
+    /// Acknowledge, close or reopen an alert, with who, when and why.
+    ///
+    /// The change is a revision of its own, kept in the alert's history and
+    /// published. The person an alert names cannot close it. Exit status: 0,
+    /// 2 when the change is refused (named caller, same status, no such alert).
+    Ack(ack::Args),
+    /// Compliance report from DynamoDB exports of the alerts and history
+    /// tables, or from `replay --format json` output: index.html (one
+    /// self-contained page), alerts.csv, signals.csv and summary.json.
+    Report(report::Args),
     /// Baselines: what the engine knows of each object.
     #[command(subcommand)]
     Baseline(BaselineCommand),
@@ -101,6 +113,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args, &mut std::io::stdout().lock()),
         Command::Replay(args) => replay::run(&args, &mut std::io::stdout().lock(), &mut std::io::stderr().lock()),
         Command::Approve(args) => approve::run(&args, &mut std::io::stdout().lock()),
+        Command::Ack(args) => ack::run(&args, &mut std::io::stdout().lock()),
+        Command::Report(args) => report::run(&args, &mut std::io::stdout().lock()),
         Command::Check(args) => check::run(&args, &mut std::io::stdout().lock()),
         Command::Baseline(BaselineCommand::Seed(args)) => seed::run(&args, &mut std::io::stdout().lock()),
         Command::Policy(PolicyCommand::Validate(args)) => policy_cmd::validate(&args, &mut std::io::stdout().lock()),

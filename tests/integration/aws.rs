@@ -50,6 +50,10 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
     let mut env = moto_env(moto);
     env.extend([("POLICY_TOML", POLICY.to_owned()), ("CLUSTER_NAME", "prod".to_owned())]);
     env.extend(function_env(&topic));
+    // The template's optional chat topic.
+    let chat =
+        rt.block_on(aws_sdk_sns::Client::new(sdk).create_topic().name("chat").send()).unwrap().topic_arn.unwrap();
+    env.push(("CHAT_TOPIC_ARN", chat.clone()));
     // A change plan for the CI role, registered as `sentinel approve --aws` would.
     let store = aws.store();
     let mut plan = sentinel_tests::engine::ci_plan("shop");
@@ -84,7 +88,24 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
     let alert: Value = serde_json::from_str(note["Message"].as_str().unwrap()).unwrap();
     assert_valid_alert(&alert);
     assert_eq!(attribute(note, "alert_id"), alert["alert_id"]);
+    assert_eq!(attribute(note, "event"), "signals");
     assert!(note["Subject"].as_str().unwrap().starts_with("[CRITICAL] "));
+    // One message, a body per protocol: the SQS subscriber above got the
+    // alert JSON; an e-mail subscriber gets the text rendering.
+    let sent = aws.published(&topic);
+    assert_eq!(sent.len(), 1);
+    let structure: Value = serde_json::from_str(&sent[0].0).unwrap();
+    let default: Value = serde_json::from_str(structure["default"].as_str().unwrap()).unwrap();
+    assert_eq!(default, alert, "the JSON subscribers' body");
+    let email = structure["email"].as_str().unwrap();
+    assert!(email.starts_with("[CRITICAL] ") && email.contains(alert["alert_id"].as_str().unwrap()), "{email}");
+    assert!(email.contains("next (ingress.allowlist.widened): "), "what to check next: {email}");
+    // The chat topic got the same revision in the AWS Chatbot format.
+    let chatted = aws.published(&chat);
+    assert_eq!(chatted.len(), 1);
+    let card: Value = serde_json::from_str(&chatted[0].0).unwrap();
+    assert_eq!((card["version"].as_str(), card["source"].as_str()), (Some("1.0"), Some("custom")), "{card:#}");
+    assert_eq!(card["metadata"]["threadId"], alert["alert_id"]);
     // The alert and the baseline are in DynamoDB.
     let (stored, baseline) = rt.block_on(async {
         let a = dynamo

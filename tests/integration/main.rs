@@ -11,6 +11,7 @@ mod framings;
 mod history;
 mod hostile;
 mod identity;
+mod lifecycle;
 mod manifest;
 mod outbox;
 mod rules;

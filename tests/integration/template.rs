@@ -2,7 +2,9 @@
 //! the events the engine acts on, within CloudWatch Logs' 1,024 characters;
 //! the dead-man and failure alarms exist, each with a parameter, and go to
 //! the operations topic under its own key; every role holds only the calls
-//! the code makes; and no resource depends on itself.
+//! the code makes; both alert tables are exported every day into the
+//! evidence bucket, kept under lifecycle and Object Lock; and no resource
+//! depends on itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -191,9 +193,16 @@ fn the_subscription_filter_carries_every_judged_write_and_access_event_and_fits(
 fn the_functions_learn_the_audit_source_and_the_evidence_bucket() {
     let t = template();
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
-    for var in
-        ["EVIDENCE_BUCKET", "AUDIT_LOG_GROUP", "SOURCE_ACCOUNTS", "STATE_TABLE", "ALERTS_TABLE", "ALERT_TOPIC_ARN"]
-    {
+    for var in [
+        "EVIDENCE_BUCKET",
+        "AUDIT_LOG_GROUP",
+        "SOURCE_ACCOUNTS",
+        "STATE_TABLE",
+        "ALERTS_TABLE",
+        "HISTORY_TABLE",
+        "ALERT_TOPIC_ARN",
+        "CHAT_TOPIC_ARN",
+    ] {
         assert!(!env[var].is_null(), "{var}");
     }
     let mapping = &t["Resources"]["AuditStreamMapping"]["Properties"];
@@ -501,4 +510,71 @@ fn every_function_role_holds_only_the_calls_the_code_makes() {
         }
     }
     assert_eq!(functions, 3);
+}
+
+#[test]
+fn both_alert_tables_are_exported_daily_into_the_locked_evidence_bucket() {
+    let t = template();
+    let r = resources(&t);
+    let history = &r["HistoryTable"]["Properties"];
+    let keys: Vec<&str> =
+        history["KeySchema"].as_array().unwrap().iter().filter_map(|k| k["AttributeName"].as_str()).collect();
+    assert_eq!(keys, ["alert_id", "revision"], "one item per revision");
+    assert_eq!(r["HistoryTable"]["DeletionPolicy"], "Retain");
+    for table in ["AlertsTable", "HistoryTable"] {
+        // ExportTableToPointInTime needs point-in-time recovery.
+        assert_eq!(r[table]["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
+    }
+
+    let mut exported = BTreeMap::new();
+    for (id, s) in r.iter().filter(|(_, s)| s["Type"] == "AWS::Scheduler::Schedule") {
+        let target = &s["Properties"]["Target"];
+        assert!(target["Arn"].to_string().contains("aws-sdk:dynamodb:exportTableToPointInTime"), "{id}");
+        assert!(s["Properties"]["ScheduleExpression"].as_str().unwrap().starts_with("cron("), "{id}: daily");
+        assert!(!target["DeadLetterConfig"]["Arn"].is_null(), "{id}: a failed export is kept");
+        let sub = target["Input"]["Fn::Sub"].as_array().unwrap();
+        let input: Value = serde_json::from_str(sub[0].as_str().unwrap()).unwrap();
+        assert_eq!(input["ExportFormat"], "DYNAMODB_JSON", "{id}: the layout sentinel report reads");
+        assert_eq!(input["S3Bucket"], "${EvidenceBucket}", "{id}");
+        let table = sub[1]["Table"]["Fn::GetAtt"][0].as_str().unwrap().to_owned();
+        exported.insert(table, input["S3Prefix"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        exported,
+        BTreeMap::from([
+            ("AlertsTable".to_owned(), "exports/alerts".to_owned()),
+            ("HistoryTable".to_owned(), "exports/history".to_owned())
+        ])
+    );
+
+    let role = &r["ExportRole"]["Properties"];
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"].as_array().unwrap();
+    let s3 = statements.iter().find(|s| s["Action"].to_string().contains("s3:PutObject")).unwrap();
+    assert_eq!(s3["Resource"]["Fn::Sub"], "${EvidenceBucket.Arn}/exports/*", "the exports write only their prefix");
+
+    let bucket = &r["EvidenceBucket"]["Properties"];
+    assert_eq!(bucket["ObjectLockEnabled"], true);
+    let lock = &bucket["ObjectLockConfiguration"]["Fn::If"];
+    assert_eq!(lock[0], "HasEvidenceLock");
+    assert_eq!(lock[1]["Rule"]["DefaultRetention"]["Days"]["Ref"], "EvidenceLockDays");
+    let rules = bucket["LifecycleConfiguration"]["Rules"].as_array().unwrap();
+    let exports = rules.iter().find(|r| r["Prefix"] == "exports/").unwrap();
+    assert_eq!(exports["Transitions"][0]["StorageClass"], "GLACIER_IR");
+    assert_eq!(exports["ExpirationInDays"]["Ref"], "ExportRetentionDays");
+    // Evidence expiry must not reach the exports, which are kept for years.
+    assert!(rules.iter().all(|r| r["Prefix"].is_string()), "every lifecycle rule is scoped to its prefix");
+}
+
+#[test]
+fn the_chat_topic_exists_only_when_asked_for_and_every_function_may_publish_to_it() {
+    let t = template();
+    let r = resources(&t);
+    assert_eq!(r["ChatTopic"]["Condition"], "HasChat");
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(env["CHAT_TOPIC_ARN"]["Fn::If"][0], "HasChat");
+    for (id, f) in r.iter().filter(|(_, f)| f["Type"] == "AWS::Serverless::Function") {
+        let statements = f["Properties"]["Policies"][0]["Statement"].as_array().unwrap();
+        let publish = statements.iter().find(|s| s["Action"] == "sns:Publish").unwrap();
+        assert!(publish["Resource"].to_string().contains("ChatTopic"), "{id}");
+    }
 }

@@ -103,7 +103,7 @@ pub async fn sdk(moto: &Service) -> aws_config::SdkConfig {
         .await
 }
 
-/// Creates the state and alerts tables as the SAM template defines them.
+/// Creates the state, alerts and history tables as the SAM template defines them.
 pub async fn create_tables(sdk: &aws_config::SdkConfig, state: &str, alerts: &str) {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -151,7 +151,27 @@ pub async fn create_tables(sdk: &aws_config::SdkConfig, state: &str, alerts: &st
         .send()
         .await
         .unwrap();
+    client
+        .create_table()
+        .table_name(HISTORY_TABLE)
+        .attribute_definitions(attr("alert_id"))
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("revision")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(key("alert_id", KeyType::Hash))
+        .key_schema(key("revision", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
 }
+
+/// The history table's name in every test.
+pub const HISTORY_TABLE: &str = "history";
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -241,6 +261,7 @@ impl Emulator {
     pub fn store(&self) -> sentinel_aws::DynamoStore {
         let client = aws_sdk_dynamodb::Client::new(&self.sdk);
         sentinel_aws::DynamoStore::new(client, "state", "alerts", self.rt.handle().clone())
+            .with_history_table(HISTORY_TABLE)
     }
 
     /// An S3 client on the emulator (path-style addressing).
@@ -266,6 +287,8 @@ impl Emulator {
                 .unwrap();
             let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
             sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(arn).send().await.unwrap();
+            // An e-mail subscriber too: it gets the text rendering.
+            sns.subscribe().topic_arn(&topic).protocol("email").endpoint("security@example.com").send().await.unwrap();
             for bucket in ["audit-exports", "trail", "evidence"] {
                 s3.create_bucket()
                     .bucket(bucket)
@@ -280,6 +303,35 @@ impl Emulator {
             }
             Stack { topic, queue: Queue { client: sqs.clone(), url } }
         })
+    }
+
+    /// Every message published to `topic`, as SNS received it (moto's record
+    /// of sent notifications): (message, subject, message attributes).
+    pub fn published(&self, topic: &str) -> Vec<(String, String, serde_json::Value)> {
+        let url = format!("{}/moto-api/data.json", endpoint(&self.moto));
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())",
+                &url,
+            ])
+            .output()
+            .expect("python3 runs");
+        let data: serde_json::Value = serde_json::from_slice(&out.stdout).expect("moto's state");
+        data["sns"]["Topic"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["arn"] == topic)
+            .flat_map(|t| t["sent_notifications"].as_array().cloned().unwrap_or_default())
+            .map(|n| {
+                (
+                    n[1].as_str().unwrap_or_default().to_owned(),
+                    n[2].as_str().unwrap_or_default().to_owned(),
+                    n[3].clone(),
+                )
+            })
+            .collect()
     }
 
     /// Forgets every resource and item (moto's reset), then makes the tables again.
@@ -309,6 +361,7 @@ pub fn function_env(topic: &str) -> Vec<(&'static str, String)> {
         ("ALERTS_TABLE", "alerts".to_owned()),
         ("ALERT_TOPIC_ARN", topic.to_owned()),
         ("EVIDENCE_BUCKET", "evidence".to_owned()),
+        ("HISTORY_TABLE", HISTORY_TABLE.to_owned()),
     ]
 }
 

@@ -29,6 +29,11 @@ pub struct Config {
     pub topic_arn: String,
     /// `EVIDENCE_BUCKET`: quarantined records and the raw events behind alerts.
     pub evidence_bucket: String,
+    /// `HISTORY_TABLE`: one item per alert revision and status change (in
+    /// the state table when unset).
+    pub history_table: Option<String>,
+    /// `CHAT_TOPIC_ARN`: where the chat rendering of each revision goes, if anywhere.
+    pub chat_topic_arn: Option<String>,
     /// The policy: `POLICY_TOML` (inline) or defaults, with `CLUSTER_NAME` as the default cluster.
     pub policy: Policy,
 }
@@ -111,6 +116,8 @@ impl Config {
             state_table: required("STATE_TABLE", get)?,
             alerts_table: required("ALERTS_TABLE", get)?,
             evidence_bucket: required("EVIDENCE_BUCKET", get)?,
+            history_table: get("HISTORY_TABLE").filter(|v| !v.trim().is_empty()),
+            chat_topic_arn: get("CHAT_TOPIC_ARN").filter(|v| !v.trim().is_empty()),
             topic_arn,
             policy,
         })

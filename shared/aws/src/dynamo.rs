@@ -1,9 +1,12 @@
 //! The engine's store on DynamoDB.
 //!
-//! Two tables. The state table has key (`pk` = space, `sk` = key), so a
+//! Three tables. The state table has key (`pk` = space, `sk` = key), so a
 //! space's key prefix is a `begins_with` query; the alerts table has key
-//! `alert_id` and flat attributes (severity, cluster, rules, times) beside
-//! the full alert, so table exports can be queried with Athena. Versions are
+//! `alert_id` and flat attributes (severity, cluster, rules, times, status)
+//! beside the full alert, so table exports can be queried with Athena; the
+//! history table keeps one item per revision (`alert_id`, `revision`), with
+//! what it changed and who changed the status. Without a history table the
+//! history lives in the state table. Versions are
 //! numbers checked by condition expressions; expiry is kept in milliseconds
 //! (`expires_ms`, for exact reads) and in seconds (`ttl`, the table's TTL
 //! attribute, for DynamoDB to delete expired items eventually).
@@ -25,6 +28,7 @@ pub struct DynamoStore {
     client: Client,
     state_table: String,
     alerts_table: String,
+    history_table: Option<String>,
     handle: Handle,
 }
 
@@ -62,19 +66,50 @@ impl DynamoStore {
         alerts_table: impl Into<String>,
         handle: Handle,
     ) -> Self {
-        Self { client, state_table: state_table.into(), alerts_table: alerts_table.into(), handle }
+        Self { client, state_table: state_table.into(), alerts_table: alerts_table.into(), history_table: None, handle }
+    }
+
+    /// The same store, with the alerts' history in its own table (key
+    /// `alert_id`, `revision`).
+    #[must_use]
+    pub fn with_history_table(mut self, table: impl Into<String>) -> Self {
+        self.history_table = Some(table.into());
+        self
+    }
+
+    fn history(&self, space: Space) -> Option<&str> {
+        self.history_table.as_deref().filter(|_| space == Space::History)
     }
 
     fn table(&self, space: Space) -> &str {
-        if space == Space::Alert { &self.alerts_table } else { &self.state_table }
+        match space {
+            Space::Alert => &self.alerts_table,
+            _ => self.history(space).unwrap_or(&self.state_table),
+        }
     }
 
     fn key(&self, space: Space, key: &str) -> Item {
         if space == Space::Alert {
             HashMap::from([("alert_id".to_owned(), s(key))])
+        } else if self.history(space).is_some() {
+            let (alert_id, revision) = key.rsplit_once('|').unwrap_or((key, "0"));
+            let revision = revision.trim_start_matches('0');
+            HashMap::from([
+                ("alert_id".to_owned(), s(alert_id)),
+                ("revision".to_owned(), n(if revision.is_empty() { "0" } else { revision })),
+            ])
         } else {
             HashMap::from([("pk".to_owned(), s(space.as_str())), ("sk".to_owned(), s(key))])
         }
+    }
+
+    /// The store's key of a history table item.
+    fn history_key(item: &Item) -> Option<String> {
+        let (Some(AttributeValue::S(id)), Some(AttributeValue::N(rev))) = (item.get("alert_id"), item.get("revision"))
+        else {
+            return None;
+        };
+        Some(sentinel_core::keys::revision(id, rev.parse().ok()?))
     }
 
     fn record(space: Space, key: &str, item: &Item) -> Result<Record, StoreError> {
@@ -142,8 +177,11 @@ impl DynamoStore {
         if space == Space::Alert {
             flatten_alert(value, &mut item);
         }
+        if self.history(space).is_some() {
+            flatten_revision(value, &mut item);
+        }
         let mut put = self.client.put_item().table_name(self.table(space)).set_item(Some(item));
-        let key_attr = if space == Space::Alert { "alert_id" } else { "pk" };
+        let key_attr = if space == Space::Alert || self.history(space).is_some() { "alert_id" } else { "pk" };
         put = match &current {
             Some(c) => put
                 .condition_expression("#v = :v")
@@ -157,6 +195,22 @@ impl DynamoStore {
                 Err(StoreError::Conflict { space: space.as_str(), key: key.to_owned() })
             }
             Err(e) => Err(backend("PutItem", self.table(space), e)),
+        }
+    }
+}
+
+/// Copies what reports filter on beside a history item's full record.
+fn flatten_revision(value: &Value, item: &mut Item) {
+    for field in ["revised_for", "status", "severity", "recorded_at", "title"] {
+        if let Some(v) = value.get(field).and_then(Value::as_str) {
+            item.insert(field.to_owned(), s(v));
+        }
+    }
+    if let Some(change) = value.get("status_change") {
+        for (field, attr) in [("by", "changed_by"), ("reason", "reason"), ("from", "from_status")] {
+            if let Some(v) = change.get(field).and_then(Value::as_str) {
+                item.insert(attr.to_owned(), s(v));
+            }
         }
     }
 }
@@ -176,7 +230,7 @@ fn flatten_alert(value: &Value, item: &mut Item) {
         item.insert("outbox_at".to_owned(), n(at));
     }
     let Some(alert) = value.get("alert") else { return };
-    for field in ["severity", "cluster", "first_seen", "last_seen", "title", "actor_key", "identity_status"] {
+    for field in ["severity", "cluster", "first_seen", "last_seen", "title", "actor_key", "identity_status", "status"] {
         if let Some(v) = alert.get(field).and_then(Value::as_str) {
             item.insert(field.to_owned(), s(v));
         }
@@ -184,17 +238,32 @@ fn flatten_alert(value: &Value, item: &mut Item) {
     if let Some(rev) = alert.get("revision").and_then(Value::as_u64) {
         item.insert("revision".to_owned(), n(rev));
     }
-    let mut rules: Vec<String> = alert
-        .get("signals")
+    // The person, only where the evidence named one (never a session name).
+    if let Some(origin) = alert.pointer("/actor/originating_principal").and_then(Value::as_str) {
+        item.insert("originating_principal".to_owned(), s(origin));
+    }
+    if let Some(approved) = alert.get("approved").and_then(Value::as_bool) {
+        item.insert("approved".to_owned(), AttributeValue::Bool(approved));
+    }
+    for (attr, list, field) in [("namespaces", "resources", "namespace"), ("rules", "signals", "rule")] {
+        string_set(alert, list, field, attr, item);
+    }
+}
+
+/// Sets `attr` to the distinct `field` strings of the objects in `alert[list]`
+/// (a string set cannot be empty: none, no attribute).
+fn string_set(alert: &Value, list: &str, field: &str, attr: &str, item: &mut Item) {
+    let mut values: Vec<String> = alert
+        .get(list)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|s| s.get("rule").and_then(Value::as_str).map(str::to_owned))
+        .filter_map(|o| o.get(field).and_then(Value::as_str).map(str::to_owned))
         .collect();
-    rules.sort();
-    rules.dedup();
-    if !rules.is_empty() {
-        item.insert("rules".to_owned(), AttributeValue::Ss(rules));
+    values.sort();
+    values.dedup();
+    if !values.is_empty() {
+        item.insert(attr.to_owned(), AttributeValue::Ss(values));
     }
 }
 
@@ -230,7 +299,33 @@ impl Store for DynamoStore {
             let mut out = Vec::new();
             let mut start: Option<Item> = None;
             loop {
-                let page = if space == Space::Alert {
+                let page = if let Some(table) = self.history(space) {
+                    // One alert's revisions: its partition. Every revision: the table.
+                    match prefix.strip_suffix('|') {
+                        Some(alert_id) => self
+                            .client
+                            .query()
+                            .table_name(table)
+                            .consistent_read(true)
+                            .key_condition_expression("alert_id = :id")
+                            .expression_attribute_values(":id", s(alert_id))
+                            .set_exclusive_start_key(start.take())
+                            .send()
+                            .await
+                            .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
+                            .map_err(|e| backend("Query", table, e))?,
+                        None => self
+                            .client
+                            .scan()
+                            .table_name(table)
+                            .consistent_read(true)
+                            .set_exclusive_start_key(start.take())
+                            .send()
+                            .await
+                            .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
+                            .map_err(|e| backend("Scan", table, e))?,
+                    }
+                } else if space == Space::Alert {
                     self.client
                         .scan()
                         .table_name(&self.alerts_table)
@@ -260,9 +355,16 @@ impl Store for DynamoStore {
                         .map_err(|e| backend("Query", &self.state_table, e))?
                 };
                 for item in &page.0 {
-                    let key = match item.get(if space == Space::Alert { "alert_id" } else { "sk" }) {
-                        Some(AttributeValue::S(k)) => k.clone(),
-                        _ => continue,
+                    let key = if self.history(space).is_some() {
+                        match Self::history_key(item) {
+                            Some(k) => k,
+                            None => continue,
+                        }
+                    } else {
+                        match item.get(if space == Space::Alert { "alert_id" } else { "sk" }) {
+                            Some(AttributeValue::S(k)) => k.clone(),
+                            _ => continue,
+                        }
                     };
                     if !key.starts_with(prefix) {
                         continue;

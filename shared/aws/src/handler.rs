@@ -76,14 +76,20 @@ impl App {
         let s3_config = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(crate::endpoint_overridden()).build();
         let handle = Handle::current();
         let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.state_table,
+            &config.alerts_table,
+            handle.clone(),
+        );
+        let store = match &config.history_table {
+            Some(table) => store.with_history_table(table),
+            None => store,
+        };
         Self {
-            store: DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                &config.state_table,
-                &config.alerts_table,
-                handle.clone(),
-            ),
-            sns: SnsSink::new(aws_sdk_sns::Client::new(&sdk), &config.topic_arn, &config.alerts_table, handle.clone()),
+            store,
+            sns: SnsSink::new(aws_sdk_sns::Client::new(&sdk), &config.topic_arn, &config.alerts_table, handle.clone())
+                .with_chat_topic(config.chat_topic_arn.clone()),
             evidence: EvidenceBucket::new(s3.clone(), &config.evidence_bucket, handle.clone()),
             s3,
             config,

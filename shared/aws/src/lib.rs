@@ -28,6 +28,23 @@ pub use evidence::EvidenceBucket;
 pub use s3::{ObjectReader, ObjectVersion, Opened, open_object};
 pub use sns::{SnsSink, message_attributes, shorten};
 
+/// Who the SDK's credentials belong to: the caller's ARN, from STS
+/// `GetCallerIdentity` (an assumed-role session names its session).
+pub async fn caller_arn(sdk: &aws_config::SdkConfig) -> Result<String, sentinel_core::fault::Fault> {
+    let out = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| fault::from_sdk("STS GetCallerIdentity", e))?;
+    out.arn.ok_or_else(|| {
+        sentinel_core::fault::Fault::new(
+            sentinel_core::fault::FaultClass::Other,
+            "STS GetCallerIdentity",
+            "the answer names no ARN",
+        )
+    })
+}
+
 /// Loads the shared SDK configuration: region, credentials, endpoint
 /// (`AWS_ENDPOINT_URL`), with retries that back off on throttling: five
 /// attempts, unless `AWS_MAX_ATTEMPTS` says otherwise.

@@ -1,9 +1,15 @@
 //! Alerts published to SNS.
 //!
-//! The body is the alert JSON; message attributes carry what subscription
-//! filter policies select on (severity, cluster, namespaces, rules, id). An
-//! alert over SNS's 256 KB limit is shortened, never dropped: evidence goes,
-//! and a pointer to the full item in the alerts table comes in.
+//! Each revision is one message with a body per protocol (`MessageStructure:
+//! json`): e-mail subscribers get the escaped text rendering (what happened,
+//! to which object, who, why it matters, what to check next); SQS, Lambda,
+//! HTTPS and every other protocol get the alert JSON. Message attributes
+//! carry what subscription filter policies select on (severity, cluster,
+//! namespaces, rules, id, revision, and `event`: signals, identity or
+//! status). Both bodies together fit SNS's 256 KB: the text is cut first,
+//! then the JSON loses evidence and points at the full item in the alerts
+//! table; nothing is dropped. An optional chat topic gets the AWS Chatbot
+//! custom-notification rendering.
 
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -21,6 +27,7 @@ const BUDGET: usize = MAX_MESSAGE - 16 * 1024;
 pub struct SnsSink {
     client: Client,
     topic_arn: String,
+    chat_topic_arn: Option<String>,
     alerts_table: String,
     handle: Handle,
 }
@@ -28,14 +35,58 @@ pub struct SnsSink {
 impl SnsSink {
     /// A sink on a topic; `alerts_table` is named in shortened messages.
     pub fn new(client: Client, topic_arn: impl Into<String>, alerts_table: impl Into<String>, handle: Handle) -> Self {
-        Self { client, topic_arn: topic_arn.into(), alerts_table: alerts_table.into(), handle }
+        Self { client, topic_arn: topic_arn.into(), chat_topic_arn: None, alerts_table: alerts_table.into(), handle }
+    }
+
+    /// The same sink, also publishing the chat rendering to `topic_arn`.
+    #[must_use]
+    pub fn with_chat_topic(mut self, topic_arn: Option<String>) -> Self {
+        self.chat_topic_arn = topic_arn;
+        self
+    }
+}
+
+/// Most of the message the e-mail text may take.
+const TEXT_BUDGET: usize = 32 * 1024;
+
+/// The e-mail rendering, cut to [`TEXT_BUDGET`] at a line, saying where the rest is.
+pub fn email_text(alert: &Alert) -> String {
+    let text = alert.to_text();
+    if text.len() <= TEXT_BUDGET {
+        return text;
+    }
+    let mut cut = sentinel_core::bound::prefix(&text, TEXT_BUDGET - 256).to_owned();
+    if let Some(line) = cut.rfind('\n') {
+        cut.truncate(line + 1);
+    }
+    cut.push_str(&format!("  … cut: the full alert is item {} of the alerts table\n", alert.alert_id));
+    cut
+}
+
+/// The message: a body per protocol, within SNS's limit together.
+pub fn message(alert: &Alert, alerts_table: &str) -> String {
+    let text = email_text(alert);
+    // The structure escapes both bodies again as JSON strings: measured,
+    // and the alert JSON given less room until the whole fits.
+    let mut budget = BUDGET.saturating_sub(text.len());
+    loop {
+        let json = shorten_to(alert, alerts_table, budget);
+        let structure = json!({"default": json, "email": text}).to_string();
+        if structure.len() <= BUDGET || budget < 4096 {
+            return structure;
+        }
+        budget -= (structure.len() - BUDGET).max(budget / 8);
     }
 }
 
 /// The message body: the alert, shortened if it would not fit.
 pub fn shorten(alert: &Alert, alerts_table: &str) -> String {
+    shorten_to(alert, alerts_table, BUDGET)
+}
+
+fn shorten_to(alert: &Alert, alerts_table: &str, budget: usize) -> String {
     let full = serde_json::to_string(alert).unwrap_or_default();
-    if full.len() <= BUDGET {
+    if full.len() <= budget {
         return full;
     }
     let mut value = serde_json::to_value(alert).unwrap_or(Value::Null);
@@ -48,7 +99,7 @@ pub fn shorten(alert: &Alert, alerts_table: &str) -> String {
     }
     // Keep the newest signals that fit beside the rest of the alert.
     let size = |v: &Value| serde_json::to_string(v).map_or(0, |t| t.len());
-    let mut room = BUDGET.saturating_sub(size(&value) + 512);
+    let mut room = budget.saturating_sub(size(&value) + 512);
     let mut start = signals.len();
     while start > 0 {
         let next = size(&signals[start - 1]) + 1;
@@ -92,6 +143,8 @@ pub fn message_attributes(alert: &Alert) -> Vec<(String, MessageAttributeValue)>
         ),
         ("rule_ids", array(rules)),
         ("namespaces", array(namespaces)),
+        ("event", string(alert.revised_for.as_str())),
+        ("status", string(alert.status.as_str())),
     ];
     attrs.into_iter().filter_map(|(k, v)| v.ok().map(|v| (k.to_owned(), v))).collect()
 }
@@ -106,16 +159,27 @@ fn subject(alert: &Alert) -> String {
 impl SnsSink {
     /// Publishes one alert revision. Call from a blocking thread.
     pub fn publish(&self, alert: &Alert) -> Result<(), Fault> {
-        let body = shorten(alert, &self.alerts_table);
-        let mut request = self.client.publish().topic_arn(&self.topic_arn).subject(subject(alert)).message(body);
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject(alert))
+            .message_structure("json")
+            .message(message(alert, &self.alerts_table));
         for (k, v) in message_attributes(alert) {
             request = request.message_attributes(k, v);
         }
-        self.handle.block_on(request.send()).map(|_| ()).map_err(|e| {
-            let operation =
-                format!("SNS Publish of alert {} rev {} to {}", alert.alert_id, alert.revision, self.topic_arn);
-            crate::fault::from_sdk(operation, e)
-        })
+        let failed = |topic: &str| {
+            let operation = format!("SNS Publish of alert {} rev {} to {topic}", alert.alert_id, alert.revision);
+            move |e| crate::fault::from_sdk(operation, e)
+        };
+        self.handle.block_on(request.send()).map_err(failed(&self.topic_arn))?;
+        if let Some(chat) = &self.chat_topic_arn {
+            // At most ten signals, each one bounded line: well inside the limit.
+            let request = self.client.publish().topic_arn(chat).message(alert.to_chat().to_string());
+            self.handle.block_on(request.send()).map_err(failed(chat))?;
+        }
+        Ok(())
     }
 }
 
@@ -164,6 +228,23 @@ mod tests {
         let kept = v["signals"].as_array().unwrap();
         assert!(kept.len() < 6000 && !kept.is_empty());
         assert_eq!(kept.last().unwrap()["audit_id"], "a5999");
+    }
+
+    /// Both bodies of the message fit SNS's limit together, however large
+    /// the alert, and each says what it is.
+    #[test]
+    fn every_protocol_variant_fits_together() {
+        for (evidence, signals) in [(10, 1), (200_000, 1), (900, 250), (30_000, 40)] {
+            let a = alert(evidence, signals);
+            let m = message(&a, "alerts");
+            assert!(m.len() <= BUDGET, "{} bytes for {evidence}×{signals}", m.len());
+            let v: Value = serde_json::from_str(&m).unwrap();
+            let json: Value = serde_json::from_str(v["default"].as_str().unwrap()).unwrap();
+            assert_eq!(json["alert_id"], a.alert_id);
+            let text = v["email"].as_str().unwrap();
+            assert!(text.starts_with("[CRITICAL] "), "{}", &text[..40]);
+            assert!(text.contains("next (ingress.snippet.injected): "), "the runbook line");
+        }
     }
 
     #[test]

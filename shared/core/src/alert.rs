@@ -92,6 +92,99 @@ impl IdentityStatus {
     }
 }
 
+/// Where an alert stands with the people who handle it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Nobody has taken it yet.
+    #[default]
+    Open,
+    /// Someone is looking at it.
+    Acknowledged,
+    /// Dealt with: the change was reverted or explained.
+    Resolved,
+    /// Not what it looked like.
+    FalsePositive,
+    /// Real, and accepted as it is.
+    AcceptedRisk,
+}
+
+impl Status {
+    /// Every status.
+    pub const ALL: [Status; 5] =
+        [Self::Open, Self::Acknowledged, Self::Resolved, Self::FalsePositive, Self::AcceptedRisk];
+
+    /// True for the statuses that close an alert.
+    pub fn is_closed(self) -> bool {
+        matches!(self, Self::Resolved | Self::FalsePositive | Self::AcceptedRisk)
+    }
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Acknowledged => "acknowledged",
+            Self::Resolved => "resolved",
+            Self::FalsePositive => "false_positive",
+            Self::AcceptedRisk => "accepted_risk",
+        }
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.replace('-', "_");
+        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
+            format!("unknown status {s:?}: expected open, acknowledged, resolved, false-positive or accepted-risk")
+        })
+    }
+}
+
+/// A status change: to what, from what, who, when and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// The new status.
+    pub status: Status,
+    /// The status before.
+    pub from: Status,
+    /// Who made the change, as authenticated (an IAM ARN, an OS user, or
+    /// `ingress-sentinel` when a new signal reopens the alert).
+    pub by: String,
+    /// The name the caller gave (`--as`), beside the authenticated one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a revision changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Revised {
+    /// Signals joined (the first revision too).
+    #[default]
+    Signals,
+    /// What is known of the actor changed (CloudTrail named the origin, or a
+    /// deadline passed), or a related alert was cross-referenced.
+    Identity,
+    /// Someone acknowledged, closed or reopened it.
+    Status,
+}
+
+impl Revised {
+    /// The snake_case name (the `event` message attribute).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signals => "signals",
+            Self::Identity => "identity",
+            Self::Status => "status",
+        }
+    }
+}
+
 /// An alert.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
@@ -133,6 +226,63 @@ pub struct Alert {
     /// never merged, so each alert keeps its own history and status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub related_alerts: Vec<String>,
+    /// Where it stands with the people who handle it.
+    #[serde(default)]
+    pub status: Status,
+    /// Every status change, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status_changes: Vec<StatusChange>,
+    /// What this revision changed.
+    #[serde(default)]
+    pub revised_for: Revised,
+}
+
+/// One revision of an alert, as the history table keeps it: when and why it
+/// was recorded, and what it added.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RevisionRecord {
+    /// The alert.
+    pub alert_id: String,
+    /// The revision.
+    pub revision: u32,
+    /// When it was recorded (wall clock).
+    pub recorded_at: DateTime<Utc>,
+    /// What it changed.
+    pub revised_for: Revised,
+    /// The alert's severity at this revision.
+    pub severity: Severity,
+    /// Its status at this revision.
+    pub status: Status,
+    /// How far the actor was known.
+    pub identity_status: IdentityStatus,
+    /// Its title at this revision.
+    pub title: String,
+    /// The signals this revision added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals_added: Vec<Signal>,
+    /// The status change this revision made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_change: Option<StatusChange>,
+}
+
+impl RevisionRecord {
+    /// The record of `alert`'s current revision, after one that held `before` signals.
+    pub fn of(alert: &Alert, before: usize, recorded_at: DateTime<Utc>) -> Self {
+        Self {
+            alert_id: alert.alert_id.clone(),
+            revision: alert.revision,
+            recorded_at,
+            revised_for: alert.revised_for,
+            severity: alert.severity,
+            status: alert.status,
+            identity_status: alert.identity_status,
+            title: alert.title.clone(),
+            signals_added: alert.signals.iter().skip(before).cloned().collect(),
+            status_change: (alert.revised_for == Revised::Status)
+                .then(|| alert.status_changes.last().cloned())
+                .flatten(),
+        }
+    }
 }
 
 /// An actor's open incident: which alert it is, and when it last grew.
@@ -164,6 +314,28 @@ impl AlertRecord {
     /// True if the latest revision has not been published.
     pub fn unpublished(&self) -> bool {
         self.published_revision < self.alert.revision
+    }
+}
+
+/// The rules of some signals, each once, in order of first appearance.
+fn distinct_rules(signals: &[Signal]) -> Vec<RuleId> {
+    let mut out = Vec::new();
+    for s in signals {
+        if !out.contains(&s.rule) {
+            out.push(s.rule);
+        }
+    }
+    out
+}
+
+fn identity_word(status: IdentityStatus) -> &'static str {
+    match status {
+        IdentityStatus::Kubernetes => "kubernetes",
+        IdentityStatus::Resolved => "resolved",
+        IdentityStatus::SessionOnly => "session_only",
+        IdentityStatus::Pending => "pending",
+        IdentityStatus::Unresolved => "unresolved",
+        IdentityStatus::Inferred => "inferred",
     }
 }
 
@@ -208,6 +380,9 @@ impl Alert {
             audit_ids: Vec::new(),
             continues: None,
             related_alerts: Vec::new(),
+            status: Status::Open,
+            status_changes: Vec::new(),
+            revised_for: Revised::Signals,
         };
         alert.absorb(signals, approved);
         alert.revision = 1;
@@ -257,6 +432,20 @@ impl Alert {
         self.approved = if self.signals.is_empty() { approved } else { self.approved && approved };
         self.signals.extend(signals);
         self.revision += 1;
+        self.revised_for = Revised::Signals;
+        // A new signal reopens a closed alert: the incident goes on.
+        if self.status.is_closed() {
+            let at = self.signals.last().map_or(self.last_seen, |s| s.time);
+            self.status_changes.push(StatusChange {
+                status: Status::Open,
+                from: self.status,
+                by: "ingress-sentinel".to_owned(),
+                on_behalf_of: None,
+                at,
+                reason: "a new signal arrived".to_owned(),
+            });
+            self.status = Status::Open;
+        }
         self.refresh();
     }
 
@@ -356,7 +545,8 @@ impl Alert {
         if shown > 0 && shown < self.signals.len() {
             out.push_str(&format!("  ({shown} earlier signals above; new:)\n"));
         }
-        for s in self.signals.iter().skip(shown.min(self.signals.len())) {
+        let new = &self.signals[shown.min(self.signals.len())..];
+        for s in new {
             let r = &s.resource;
             let object =
                 format!("{} {}/{}", r.kind, r.namespace.as_deref().unwrap_or("-"), r.name.as_deref().unwrap_or("-"));
@@ -369,6 +559,67 @@ impl Alert {
                 e(&s.summary)
             ));
         }
+        if let Some(change) = self.status_changes.last() {
+            out.push_str(&format!(
+                "  status: {} since {} by {}{}: {}\n",
+                self.status.as_str(),
+                change.at.format("%Y-%m-%dT%H:%M:%SZ"),
+                e(&change.by),
+                change.on_behalf_of.as_deref().map(|n| format!(" (as {})", e(n))).unwrap_or_default(),
+                e(&change.reason)
+            ));
+        }
+        for rule in distinct_rules(new) {
+            out.push_str(&format!("  next ({rule}): {}\n", rule.runbook()));
+        }
         out
+    }
+
+    /// The alert in the AWS Chatbot custom-notification format (Slack,
+    /// Microsoft Teams): every string from the cluster made inert for
+    /// Markdown, HTML and mentions.
+    pub fn to_chat(&self) -> Value {
+        let e = |s: &str| crate::text::escape_chat(s).into_owned();
+        let mut lines =
+            vec![format!("*Actor:* {} [identity {}]", e(self.actor.display()), identity_word(self.identity_status))];
+        for s in self.signals.iter().rev().take(10).rev() {
+            let r = &s.resource;
+            lines.push(format!(
+                "• `{}` {} {}/{}: {}",
+                s.rule,
+                s.severity,
+                e(r.namespace.as_deref().unwrap_or("-")),
+                e(r.name.as_deref().unwrap_or("-")),
+                e(&s.summary)
+            ));
+        }
+        if self.signals.len() > 10 {
+            lines.push(format!("(+{} earlier signals in the alert)", self.signals.len() - 10));
+        }
+        lines.push(format!("*Status:* {}", self.status.as_str()));
+        let next: Vec<String> = distinct_rules(&self.signals).iter().map(|r| format!("{r}: {}", r.runbook())).collect();
+        serde_json::json!({
+            "version": "1.0",
+            "source": "custom",
+            "id": format!("{}-{}", self.alert_id, self.revision),
+            "content": {
+                "textType": "client-markdown",
+                "title": format!("[{}] {}", self.severity.as_str().to_uppercase(), e(&self.title)),
+                "description": lines.join("\n"),
+                "nextSteps": next,
+                "keywords": distinct_rules(&self.signals).iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            },
+            "metadata": {
+                "threadId": self.alert_id,
+                "summary": e(&self.title),
+                "eventType": self.revised_for.as_str(),
+                "additionalContext": {
+                    "alert_id": self.alert_id,
+                    "revision": self.revision.to_string(),
+                    "severity": self.severity.as_str(),
+                    "cluster": e(&self.cluster),
+                },
+            },
+        })
     }
 }

@@ -33,6 +33,17 @@ pub fn policy_in_force(cluster: &str) -> String {
     format!("policy|{cluster}")
 }
 
+/// One revision of an alert in the history: `alert_id|revision`, the
+/// revision zero-padded so a prefix scan lists them in order.
+pub fn revision(alert_id: &str, revision: u32) -> String {
+    format!("{alert_id}|{revision:010}")
+}
+
+/// Every revision of an alert.
+pub fn revisions(alert_id: &str) -> String {
+    format!("{alert_id}|")
+}
+
 /// What an index maps to the Ingresses that use it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Used<'a> {

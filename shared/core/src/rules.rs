@@ -76,7 +76,7 @@ impl FromStr for Severity {
 }
 
 macro_rules! rules {
-    ($($variant:ident = $id:literal, $severity:ident, $doc:literal;)*) => {
+    ($($variant:ident = $id:literal, $severity:ident, $doc:literal $runbook:literal;)*) => {
         /// A rule's stable id.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub enum RuleId {
@@ -101,77 +101,115 @@ macro_rules! rules {
             pub fn description(self) -> &'static str {
                 match self { $(RuleId::$variant => $doc,)* }
             }
+
+            /// What to check next, in one line: shown with every rendering of a signal.
+            pub fn runbook(self) -> &'static str {
+                match self { $(RuleId::$variant => $runbook,)* }
+            }
         }
     };
 }
 
 rules! {
     AllowlistWidened = "ingress.allowlist.widened", High,
-        "A source-range allowlist admits addresses it did not before, or is removed.";
+        "A source-range allowlist admits addresses it did not before, or is removed."
+        "Compare the allowlist with the approved one in the alert's evidence; if nobody asked for it, restore the previous ranges and review access logs from the new ranges.";
     SnippetInjected = "ingress.snippet.injected", Critical,
-        "A configuration, server, auth or stream snippet annotation appears or changes.";
+        "A configuration, server, auth or stream snippet annotation appears or changes."
+        "Read the snippet in the evidence: remove it unless a reviewed change introduced it, and check the controller's logs and config for what it did while live.";
     RewriteChanged = "ingress.rewrite.changed", Medium,
-        "Rewrites, redirects, upstream-vhost, app-root, mirroring or similar routing overrides change.";
+        "Rewrites, redirects, upstream-vhost, app-root, mirroring or similar routing overrides change."
+        "Check where requests now go (rewrite, redirect, mirror target) and that the destination belongs to you; mirroring can copy credentials out.";
     AuthWeakened = "ingress.auth.weakened", High,
-        "External auth, basic auth, client-certificate or ALB auth is removed or pointed elsewhere.";
+        "External auth, basic auth, client-certificate or ALB auth is removed or pointed elsewhere."
+        "Confirm with the service owner that authentication was meant to change; restore the auth annotation if not, and review requests served without it.";
     TlsWeakened = "ingress.tls.weakened", High,
-        "TLS removed, hosts dropped from TLS, secret swapped, HTTPS redirect off or backend protocol downgraded.";
+        "TLS removed, hosts dropped from TLS, secret swapped, HTTPS redirect off or backend protocol downgraded."
+        "Restore TLS (hosts, secret, redirect, backend protocol) unless the change was planned; a swapped certificate Secret may serve an attacker's key.";
     TlsSecretRotated = "ingress.tls.secret-rotated", Medium,
-        "A TLS Secret used by an Ingress is written outside a maintenance window.";
+        "A TLS Secret used by an Ingress is written outside a maintenance window."
+        "Confirm the certificate rotation with its owner; compare the new certificate's issuer and subject with the old one.";
     HeadersStripped = "ingress.headers.stripped", Medium,
-        "Security headers are removed or hidden (snippets, custom headers, HSTS, CORS).";
+        "Security headers are removed or hidden (snippets, custom headers, HSTS, CORS)."
+        "Check which security headers are gone (HSTS, CSP, CORS) and restore them unless the change was reviewed.";
     BackendRerouted = "ingress.backend.rerouted", High,
-        "An existing host/path points at another service or port, or at an ExternalName service.";
+        "An existing host/path points at another service or port, or at an ExternalName service."
+        "Check the new backend (service, port, ExternalName target) belongs to the application; traffic may be leaving the cluster or reaching a lookalike.";
     HostAdded = "ingress.host.added", Medium,
-        "A host outside the known host patterns appears (wildcards included).";
+        "A host outside the known host patterns appears (wildcards included)."
+        "Confirm the host belongs to the team; a wildcard or unknown host can capture traffic or enable subdomain takeover.";
     ClassChanged = "ingress.class.changed", High,
-        "The ingress class changes: another controller takes over.";
+        "The ingress class changes: another controller takes over."
+        "Check which controller serves the Ingress now and that its configuration matches the old one (allowlists, auth, TLS).";
     ExposurePublic = "ingress.exposure.public", Critical,
-        "An internal load balancer becomes internet-facing.";
+        "An internal load balancer becomes internet-facing."
+        "Confirm the load balancer is meant to be internet-facing; restore the internal scheme or add inbound-cidrs if not.";
     Deleted = "ingress.deleted", Medium,
-        "An Ingress is deleted.";
+        "An Ingress is deleted."
+        "Confirm the deletion was planned; a deleted Ingress can hand its host to another one, or take a service offline.";
     ControllerConfigChanged = "ingress.controller.config-changed", High,
-        "The ingress controller's ConfigMap changes.";
+        "The ingress controller's ConfigMap changes."
+        "Diff the controller's ConfigMap with the last reviewed version; global settings (snippets, risk level, headers) affect every Ingress.";
     OutOfWindow = "change.out-of-window", Medium,
-        "A change lands outside the maintenance windows, or far outside the actor's learned pattern.";
+        "A change lands outside the maintenance windows, or far outside the actor's learned pattern."
+        "Ask the actor about the change; work outside the maintenance windows or their usual hours needs a reason.";
     UnapprovedActor = "change.unapproved-actor", Medium,
-        "The actor is not approved for the namespace.";
+        "The actor is not approved for the namespace."
+        "Confirm who the actor is and why they changed this namespace; add them to the policy if they should, revert if not.";
     Unplanned = "change.unplanned", Medium,
-        "No registered change plan covers the change, or the manifest digest differs.";
+        "No registered change plan covers the change, or the manifest digest differs."
+        "Find the change ticket; without a registered plan (or with a different manifest) the change bypassed review.";
     Denied = "change.denied", Low,
-        "A write to the Ingress layer was refused by authorization: someone is probing.";
+        "A write to the Ingress layer was refused by authorization: someone is probing."
+        "Someone tried a write authorization refused: find who, from where, and what else they tried.";
     NewActor = "change.new-actor", Medium,
-        "Once the learning period has passed, an actor never seen changing the cluster's Ingress layer makes a material change.";
+        "Once the learning period has passed, an actor never seen changing the cluster's Ingress layer makes a material change."
+        "Confirm the new actor's identity and role; a first change by someone never seen deserves a look.";
     IdentityUnresolved = "identity.unresolved", Medium,
-        "An IAM-authenticated change whose origin cannot be traced.";
+        "An IAM-authenticated change whose origin cannot be traced."
+        "Find the person behind the IAM session in CloudTrail (the access key's AssumeRole); a session that cannot be traced is itself a finding.";
     AccessChanged = "identity.access-changed", High,
-        "CloudTrail shows EKS cluster access granted, changed or removed (access entries, access policies).";
+        "CloudTrail shows EKS cluster access granted, changed or removed (access entries, access policies)."
+        "Confirm the access entry or policy change was approved; cluster-admin access granted out of process is a takeover path.";
     AnnotationInjection = "ingress.annotation.injection", Critical,
-        "An ingress-nginx annotation value carries characters or directives that nginx would read as configuration (CVE-2025-24514, CVE-2025-1097, CVE-2025-1098, CVE-2025-15566, CVE-2026-1580).";
+        "An ingress-nginx annotation value carries characters or directives that nginx would read as configuration (CVE-2025-24514, CVE-2025-1097, CVE-2025-1098, CVE-2025-15566, CVE-2026-1580)."
+        "Remove the annotation value now, patch ingress-nginx to a fixed release, and inspect the controller for configuration or code the value injected.";
     PathTraversal = "ingress.path.traversal", High,
-        "A path or annotation value reaches files nginx can read or serve: alias or root directives, Lua, /etc/, service-account tokens (CVE-2021-25745, CVE-2021-25746).";
+        "A path or annotation value reaches files nginx can read or serve: alias or root directives, Lua, /etc/, service-account tokens (CVE-2021-25745, CVE-2021-25746)."
+        "Remove the path or value; check the controller did not serve files (service-account tokens, /etc) and rotate any token it could read.";
     TlsMissing = "ingress.tls.missing", Low,
-        "An Ingress serves hosts without TLS.";
+        "An Ingress serves hosts without TLS."
+        "Add a TLS block covering every host, or confirm the Ingress is meant to serve plain HTTP.";
     DefaultBackend = "ingress.backend.default", Medium,
-        "A default backend catches every request that no rule matches.";
+        "A default backend catches every request that no rule matches."
+        "Confirm the catch-all backend is intended: every request no rule matches goes there, for any host.";
     HostClash = "ingress.host.clash", High,
-        "Two Ingresses claim the same host and path: one can take over the other's traffic.";
+        "Two Ingresses claim the same host and path: one can take over the other's traffic."
+        "Find which Ingress should own the host and path and remove the other claim; the controller decides the winner, not the owner.";
     ControllerUnsafe = "ingress.controller.unsafe-config", High,
-        "The ingress controller's ConfigMap lets annotations write configuration: snippets allowed, or Critical-risk annotations accepted.";
+        "The ingress controller's ConfigMap lets annotations write configuration: snippets allowed, or Critical-risk annotations accepted."
+        "Turn snippet annotations off and keep annotations-risk-level at High or below unless a reviewed exception needs it.";
     ExternalNameUnsafe = "service.external-name.unsafe", High,
-        "An ExternalName Service points at the instance metadata service, the node itself or a name inside the cluster.";
+        "An ExternalName Service points at the instance metadata service, the node itself or a name inside the cluster."
+        "Point the Service at its real target; the metadata address or an in-cluster name lets ingress traffic reach what it should not.";
     GatewayListenerInsecure = "gateway.listener.insecure", Medium,
-        "A Gateway listener serves plain HTTP, or TLS without a certificate.";
+        "A Gateway listener serves plain HTTP, or TLS without a certificate."
+        "Give the listener a certificate, or confirm plain HTTP is intended (a redirect-only listener).";
     GatewayRoutesAllNamespaces = "gateway.listener.all-namespaces", High,
-        "A Gateway listener accepts routes from every namespace.";
+        "A Gateway listener accepts routes from every namespace."
+        "Restrict allowedRoutes to the namespaces that should attach routes (Same, or a selector).";
     ReferenceGrantOpen = "gateway.referencegrant.open", High,
-        "A ReferenceGrant opens every object of a kind in its namespace, not named ones.";
+        "A ReferenceGrant opens every object of a kind in its namespace, not named ones."
+        "Name the objects the grant opens; an open grant lets the other namespace route to any of them.";
     CrossNamespaceBackend = "gateway.backend.cross-namespace", High,
-        "A route sends traffic to a backend in another namespace.";
+        "A route sends traffic to a backend in another namespace."
+        "Confirm the route may send traffic into the other namespace, and that a ReferenceGrant there allows exactly this.";
     PipelineTampering = "pipeline.tampering", Critical,
-        "CloudTrail shows the audit-log pipeline being disabled or cut.";
+        "CloudTrail shows the audit-log pipeline being disabled or cut."
+        "Restore the pipeline now (logging, subscription, functions, keys, alarms, policy) and treat everything during the gap as unseen; then find who did it.";
     ForgedEvent = "pipeline.forged-event", High,
-        "An audit event came from a log group or account the stack does not watch, or is dated implausibly far ahead of its delivery: someone may be writing fake audit logs.";
+        "An audit event came from a log group or account the stack does not watch, or is dated implausibly far ahead of its delivery: someone may be writing fake audit logs."
+        "Find who can write to the log group or export bucket that delivered it; forged audit events are an attempt to hide or frame.";
 }
 
 impl RuleId {
@@ -573,6 +611,7 @@ mod tests {
         for rule in RuleId::ALL {
             assert!(doc.contains(&format!("<a id=\"{}\"></a>", rule.as_str())), "{rule} has no anchor");
             assert!(doc.contains(rule.description()), "{rule}: the description differs");
+            assert!(doc.contains(rule.runbook()), "{rule}: the runbook line differs");
             assert!(rule.help_uri().ends_with(&format!("docs/rules.md#{}", rule.as_str())));
         }
     }

@@ -44,6 +44,8 @@ pub enum Space {
     Index,
     /// Alerts waiting for CloudTrail to name the origin of a session.
     Pending,
+    /// Every revision and status change of every alert (compliance history).
+    History,
 }
 
 impl Space {
@@ -58,11 +60,12 @@ impl Space {
             Self::Alert => "alert",
             Self::Index => "index",
             Self::Pending => "pending",
+            Self::History => "history",
         }
     }
 
     /// Every space.
-    pub const ALL: [Space; 8] = [
+    pub const ALL: [Space; 9] = [
         Self::Baseline,
         Self::Plan,
         Self::Identity,
@@ -71,6 +74,7 @@ impl Space {
         Self::Alert,
         Self::Index,
         Self::Pending,
+        Self::History,
     ];
 }
 
@@ -305,6 +309,10 @@ port!(
 port!(
     /// The compliance record of every alert, by id.
     AlertStore, Space::Alert, stored_alert, put_alert, crate::alert::AlertRecord
+);
+port!(
+    /// The history of every alert: one record per revision.
+    AlertHistory, Space::History, revision_record, put_revision_record, crate::alert::RevisionRecord
 );
 port!(
     /// Learned activity patterns per actor and namespace.

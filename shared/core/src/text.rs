@@ -51,6 +51,13 @@ pub fn escape_markup(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`escape_markup`] for chat: also breaks `@` so a name like `@channel`
+/// or `@here` cannot notify anyone.
+pub fn escape_chat(s: &str) -> Cow<'_, str> {
+    let marked = escape_markup(s);
+    if marked.contains('@') { Cow::Owned(marked.replace('@', "@\u{200b}")) } else { marked }
+}
+
 const MARKUP: &[char] = &['&', '<', '>', '\\', '`', '*', '_', '[', ']', '|', '~', '#'];
 
 fn needs_escape(c: char) -> bool {
@@ -74,6 +81,11 @@ mod tests {
             "&lt;img src=x onerror=alert(1)&gt; \\[click\\](http://evil) \\*bold\\*\\\\u{a}"
         );
         assert_eq!(super::escape_markup("a\u{1b}[2J"), "a\\\\u{1b}\\[2J");
+    }
+
+    #[test]
+    fn chat_mentions_cannot_notify() {
+        assert_eq!(super::escape_chat("@here <!channel>"), "@\u{200b}here &lt;!channel&gt;");
     }
 
     #[test]

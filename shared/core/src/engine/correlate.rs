@@ -14,13 +14,13 @@ use super::context::{EventContext, object_text};
 use super::judge::Verdict;
 use super::{Engine, EngineError};
 use crate::actor::Actor;
-use crate::alert::{Alert, AlertRecord, IdentityStatus, Incident, Resource, Signal};
+use crate::alert::{Alert, AlertRecord, IdentityStatus, Incident, Resource, Revised, RevisionRecord, Signal};
 use crate::baseline::ObjectState;
 use crate::bound;
 use crate::ingress::diff::diff;
 use crate::keys;
 use crate::rules::{Finding, RuleId};
-use crate::store::{AlertStore, Expect, Incidents, Sink, Store, Versioned};
+use crate::store::{AlertHistory, AlertStore, Expect, Incidents, Sink, Store, StoreError, Versioned};
 
 /// The longest summary kept.
 const SUMMARY: usize = 512;
@@ -243,9 +243,18 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         if published >= alert.revision {
             return Ok(());
         }
+        let before = record.as_ref().map_or(0, |r| r.value.alert.signals.len());
         let version = record.map(|r| r.version);
+        let recorded_at = self.clock();
+        // The history first: a retry finds it there already and goes on.
+        let history = RevisionRecord::of(alert, before, recorded_at);
+        let key = keys::revision(&alert.alert_id, alert.revision);
+        match self.store.put_revision_record(&key, &history, Expect::Absent, None, time) {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         let mut stored =
-            AlertRecord { alert: alert.clone(), published_revision: published, recorded_at: Some(self.clock()) };
+            AlertRecord { alert: alert.clone(), published_revision: published, recorded_at: Some(recorded_at) };
         let version = self.store.put_alert(&alert.alert_id, &stored, Expect::from_current(version), None, time)?;
         sink.publish(alert)?;
         stored.published_revision = alert.revision;
@@ -276,6 +285,13 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             return Ok(None);
         }
         alert.revision = before.revision + 1;
+        alert.revised_for = if alert.status_changes.len() != before.status_changes.len() {
+            Revised::Status
+        } else if alert.signals.len() != before.signals.len() {
+            Revised::Signals
+        } else {
+            Revised::Identity
+        };
         self.record_and_publish(&alert, Some(record), time, sink)?;
         Ok(Some(alert))
     }

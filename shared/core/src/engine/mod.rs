@@ -34,6 +34,7 @@ mod guard;
 mod identity;
 mod index;
 mod judge;
+mod lifecycle;
 mod outbox;
 mod seed;
 mod trust;
@@ -51,6 +52,7 @@ use crate::store::{Sink, Store, StoreError};
 
 pub use guard::PolicyRecord;
 pub use identity::{Pending, PendingEvent};
+pub use lifecycle::{Caller, LifecycleError};
 pub use outbox::{OUTBOX_GRACE, Swept};
 pub use seed::{Seeded, state_of};
 
