@@ -125,17 +125,22 @@ pub fn envelope_from(owner: &str, log_group: &str, events: &[Value]) -> String {
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map_or(1_714_557_600_000_i64 + i as i64, |t| t.timestamp_millis() + 1000)
     };
-    let log_events: Vec<Value> = events
+    // CloudWatch Logs' own layout: compact, keys in this order, `logEvents`
+    // last (the decoder's fast split relies on it; other layouts take the
+    // general parser).
+    let log_events: Vec<String> = events
         .iter()
         .enumerate()
-        .map(|(i, e)| json!({"id": format!("3728{i:04}"), "timestamp": stamp(i, e), "message": e.to_string()}))
+        .map(|(i, e)| {
+            format!(r#"{{"id":"3728{i:04}","timestamp":{},"message":{}}}"#, stamp(i, e), json!(e.to_string()))
+        })
         .collect();
-    json!({
-        "messageType": "DATA_MESSAGE", "owner": owner,
-        "logGroup": log_group, "logStream": "kube-apiserver-audit-0a1b2c",
-        "subscriptionFilters": ["ingress-sentinel"], "logEvents": log_events
-    })
-    .to_string()
+    format!(
+        r#"{{"messageType":"DATA_MESSAGE","owner":{},"logGroup":{},"logStream":"kube-apiserver-audit-0a1b2c","subscriptionFilters":["ingress-sentinel"],"logEvents":[{}]}}"#,
+        json!(owner),
+        json!(log_group),
+        log_events.join(",")
+    )
 }
 
 /// A `CONTROL_MESSAGE` envelope.

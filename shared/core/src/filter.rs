@@ -52,24 +52,35 @@ struct Patterns {
     verb_key: memmem::Finder<'static>,
     resource_key: memmem::Finder<'static>,
     subresource_key: memmem::Finder<'static>,
+    object_ref_key: memmem::Finder<'static>,
     verbs: Vec<Vec<u8>>,
     resources: Vec<Vec<u8>>,
     access_subresources: Vec<Vec<u8>>,
+    unicode_escape: memmem::Finder<'static>,
     quote: &'static [u8],
 }
 
 impl Patterns {
+    fn get(escaped: bool) -> &'static Self {
+        use std::sync::OnceLock;
+        static PLAIN: OnceLock<Patterns> = OnceLock::new();
+        static ESCAPED: OnceLock<Patterns> = OnceLock::new();
+        if escaped { ESCAPED.get_or_init(|| Self::new(true)) } else { PLAIN.get_or_init(|| Self::new(false)) }
+    }
+
     fn new(escaped: bool) -> Self {
         let quote: &'static [u8] = if escaped { b"\\\"" } else { b"\"" };
         let quoted = |s: &str| [quote, s.as_bytes(), quote].concat();
-        let leak = |v: Vec<u8>| -> memmem::Finder<'static> { memmem::Finder::new(&v).into_owned() };
+        let leak = |v: Vec<u8>| json_finder(&v);
         Self {
             verb_key: leak(quoted("verb")),
             resource_key: leak(quoted("resource")),
             subresource_key: leak(quoted("subresource")),
+            object_ref_key: leak(quoted("objectRef")),
             verbs: Verb::WRITES.iter().map(|v| quoted(v.as_str())).collect(),
             resources: Kind::ALL.iter().map(|k| quoted(k.resource())).collect(),
             access_subresources: POD_ACCESS.iter().chain(&["token"]).map(|s| quoted(s)).collect(),
+            unicode_escape: json_finder(b"\\u"),
             quote,
         }
     }
@@ -78,13 +89,39 @@ impl Patterns {
     fn key_has_value(&self, bytes: &[u8], key: &memmem::Finder<'_>, values: &[Vec<u8>]) -> bool {
         let key_len = key.needle().len();
         key.find_iter(bytes).any(|at| {
-            let mut rest = &bytes[at + key_len..];
-            rest = trim_ws(rest);
-            let Some(after_colon) = rest.strip_prefix(b":") else { return false };
+            let Some(after_colon) = trim_ws(&bytes[at + key_len..]).strip_prefix(b":") else { return false };
             let value = trim_ws(after_colon);
             value.starts_with(self.quote) && values.iter().any(|v| value.starts_with(v))
         })
     }
+}
+
+/// How often each byte occurs in audit-log JSON, escaped or not, for the
+/// SIMD substring search to pick the rarest two bytes of a needle as its
+/// probe. memchr's default ranks quotes and backslashes as rare, as they
+/// are in prose; here they are the commonest bytes of all.
+#[derive(Clone, Copy)]
+struct JsonRank;
+
+impl memchr::arch::all::packedpair::HeuristicFrequencyRank for JsonRank {
+    fn rank(&self, byte: u8) -> u8 {
+        match byte {
+            b'"' | b'\\' | b':' | b',' | b'{' | b'}' | b'[' | b']' => 255,
+            b'0'..=b'9' | b'-' | b'.' | b'/' | b' ' | b'_' => 230,
+            b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' => 220,
+            b'h' | b'l' | b'd' | b'c' | b'u' | b'm' | b'p' => 190,
+            b'f' | b'g' | b'w' | b'y' | b'b' => 160,
+            b'v' | b'k' => 130,
+            b'x' | b'j' | b'q' | b'z' => 100,
+            b'A'..=b'Z' => 120,
+            _ => 40,
+        }
+    }
+}
+
+/// A substring finder tuned for audit-log JSON ([`JsonRank`]).
+pub(crate) fn json_finder(needle: &[u8]) -> memmem::Finder<'static> {
+    memmem::FinderBuilder::new().build_forward_with_ranker_owned(JsonRank, needle.to_vec())
 }
 
 /// Skips JSON whitespace, raw or (inside an escaped record) as `\n`, `\r`, `\t`.
@@ -104,15 +141,40 @@ fn trim_ws(mut bytes: &[u8]) -> &[u8] {
 /// `\u` escape anywhere passes, since JSON may spell any character of a key
 /// or value that way (`"\u0076erb"` is `"verb"`) and only the parse can tell.
 pub fn prefilter(bytes: &[u8], escaped: bool) -> bool {
-    use std::sync::OnceLock;
-    static PLAIN: OnceLock<Patterns> = OnceLock::new();
-    static ESCAPED: OnceLock<Patterns> = OnceLock::new();
-    static UNICODE_ESCAPE: OnceLock<memmem::Finder<'static>> = OnceLock::new();
-    let p =
-        if escaped { ESCAPED.get_or_init(|| Patterns::new(true)) } else { PLAIN.get_or_init(|| Patterns::new(false)) };
+    // Separate SIMD searches for rare needles beat one search for all keys:
+    // every key starts with a quote, the commonest byte of the record.
+    let p = Patterns::get(escaped);
     (p.key_has_value(bytes, &p.verb_key, &p.verbs) && p.key_has_value(bytes, &p.resource_key, &p.resources))
         || p.key_has_value(bytes, &p.subresource_key, &p.access_subresources)
-        || UNICODE_ESCAPE.get_or_init(|| memmem::Finder::new(b"\\u")).find(bytes).is_some()
+        || p.unicode_escape.find(bytes).is_some()
+}
+
+/// Byte-level test on a record the [`prefilter`] passed: is it a write to a
+/// subresource that gives no access (`status`, `scale`, …), which [`judge`]
+/// skips? Read from the record's `objectRef`, which holds no nested object.
+/// False whenever unsure: a `\u` escape anywhere, `"objectRef"` absent or
+/// written more than once (a client may put the word in an object's
+/// fields), a subresource that is empty or one of the access ones.
+pub fn other_subresource(bytes: &[u8], escaped: bool) -> bool {
+    let p = Patterns::get(escaped);
+    if p.unicode_escape.find(bytes).is_some() {
+        return false;
+    }
+    // Exactly one `"objectRef"` in the record: then it is the top-level one
+    // the parse reads, wherever the keys are.
+    let mut found = p.object_ref_key.find_iter(bytes);
+    let (Some(at), None) = (found.next(), found.next()) else { return false };
+    let rest = trim_ws(&bytes[at + p.object_ref_key.needle().len()..]);
+    let Some(object) = rest.strip_prefix(b":").map(trim_ws).and_then(|r| r.strip_prefix(b"{")) else { return false };
+    let object = &object[..memchr::memchr(b'}', object).unwrap_or(object.len())];
+    let Some(key) = p.subresource_key.find(object) else { return false };
+    let Some(value) = trim_ws(&object[key + p.subresource_key.needle().len()..]).strip_prefix(b":") else {
+        return false;
+    };
+    let Some(value) = trim_ws(value).strip_prefix(p.quote) else { return false };
+    let Some(end) = memmem::find(value, p.quote) else { return false };
+    let value = &value[..end];
+    !value.is_empty() && !p.access_subresources.iter().any(|a| &a[p.quote.len()..a.len() - p.quote.len()] == value)
 }
 
 /// The few fields [`judge`] needs, borrowed where the JSON allows.
@@ -245,6 +307,27 @@ mod tests {
 
     fn verdict(json: &str) -> Verdict {
         judge(&serde_json::from_str(json).expect("valid header"))
+    }
+
+    #[test]
+    fn a_status_write_is_told_from_its_object_ref_and_nothing_else_is() {
+        let status = br#"{"verb":"update","objectRef":{"resource":"ingresses","subresource":"status","name":"web"},"requestObject":{}}"#;
+        assert!(other_subresource(status, false));
+        let escaped = serde_json::to_string(std::str::from_utf8(status).unwrap_or_default()).unwrap_or_default();
+        assert!(other_subresource(escaped.as_bytes(), true));
+        for kept in [
+            // No subresource in objectRef; one in the request object is the client's.
+            &br#"{"verb":"update","objectRef":{"resource":"ingresses","name":"web"},"requestObject":{"metadata":{"annotations":{"subresource":"status"}}}}"#[..],
+            // A client's own objectRef before the real one.
+            br#"{"requestObject":{"objectRef":{"subresource":"status"}},"verb":"update","objectRef":{"resource":"ingresses"}}"#,
+            br#"{"verb":"create","objectRef":{"resource":"pods","subresource":"exec"}}"#,
+            br#"{"verb":"create","objectRef":{"resource":"serviceaccounts","subresource":"token"}}"#,
+            br#"{"verb":"update","objectRef":{"resource":"ingresses","subresource":""}}"#,
+            br#"{"verb":"update","objectRef":{"resource":"ingresses","subresource":"\u0073tatus"}}"#,
+            br#"{"verb":"update","objectRef":"not an object"}"#,
+        ] {
+            assert!(!other_subresource(kept, false), "{}", String::from_utf8_lossy(kept));
+        }
     }
 
     #[test]

@@ -157,9 +157,64 @@ pub(crate) fn open<'a, R: BufRead + 'a>(mut input: R, limit: u64) -> io::Result<
     Ok(Opened { reader, why: Explainer { codec, consumed } })
 }
 
+/// Decompresses a gzip payload held whole in memory (a subscription or
+/// Kinesis payload, a small object) with libdeflate, about twice as fast as
+/// streaming. Only for exactly one member ending where the input ends,
+/// within `limit`: anything else (several members, trailing bytes, damage,
+/// a size past the limit) returns `None`, and the streaming path decodes it
+/// and reports what is wrong and where.
+pub(crate) fn gunzip_whole(bytes: &[u8], limit: u64) -> Option<Vec<u8>> {
+    use std::cell::RefCell;
+    thread_local! {
+        static INFLATER: RefCell<libdeflater::Decompressor> = RefCell::new(libdeflater::Decompressor::new());
+    }
+    const HEADER: usize = 10;
+    const TRAILER: usize = 8;
+    if Codec::sniff(bytes) != Codec::Gzip || bytes.len() < HEADER + TRAILER {
+        return None;
+    }
+    // A second member would begin with these bytes; where they occur by
+    // chance inside the compressed data, the streaming path decides.
+    if memchr::memmem::find(&bytes[HEADER..], &[0x1f, 0x8b, 0x08]).is_some() {
+        return None;
+    }
+    let trailer = &bytes[bytes.len() - TRAILER..];
+    let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    // The size is modulo 2^32: a bomb that wraps it fails below for want of
+    // room, and the streaming path stops it at the limit.
+    if u64::from(size) > limit {
+        return None;
+    }
+    let mut out = vec![0; size as usize];
+    let written = INFLATER.with(|d| d.borrow_mut().gzip_decompress(bytes, &mut out)).ok()?;
+    // libdeflate checked the member's own trailer; this one must be the
+    // input's last eight bytes, or something follows the member.
+    (written == out.len() && libdeflater::crc32(&out) == crc).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, bytes).unwrap_or_default();
+        e.finish().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_whole_member_is_decompressed_and_anything_else_left_to_the_streaming_path() {
+        let text = b"{\"kind\":\"Event\"}\n".repeat(1000);
+        let one = gzip(&text);
+        assert_eq!(gunzip_whole(&one, 1 << 20).as_deref(), Some(&text[..]));
+        // Two members, trailing garbage, truncation, over the limit: not here.
+        assert_eq!(gunzip_whole(&[one.clone(), one.clone()].concat(), 1 << 20), None);
+        assert_eq!(gunzip_whole(&[&one[..], b"garbage!"].concat(), 1 << 20), None);
+        assert_eq!(gunzip_whole(&one[..one.len() - 3], 1 << 20), None);
+        assert_eq!(gunzip_whole(&one, 100), None);
+        assert_eq!(gunzip_whole(&text, 1 << 20), None, "not gzip");
+    }
 
     #[test]
     fn sniffs_gzip_zlib_and_plain() {

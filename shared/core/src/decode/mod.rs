@@ -23,6 +23,7 @@
 //! with the next record. Nothing panics on input.
 
 mod compress;
+mod envelope;
 mod error;
 mod framing;
 
@@ -266,7 +267,10 @@ pub fn decode_reader<R: Read>(
 
 /// Decodes one input held in memory (a Lambda event payload, a small object).
 pub fn decode_bytes(input: &str, bytes: &[u8], options: &Options, sink: &mut dyn FnMut(Decoded)) -> Counts {
-    decode_any(input, bytes, options, sink, Mode::Audit, None)
+    let mut decoder = Decoder::new(options, sink, Mode::Audit, None);
+    let location = Location::input(Arc::from(input));
+    decoder.counts.bytes = decoder.whole(&location, bytes, options.limits.max_decompressed_bytes, None);
+    decoder.counts
 }
 
 /// Decodes one CloudTrail input: S3 log files (`{"Records":[…]}`, gzip),
@@ -349,17 +353,9 @@ fn decode_any<R: BufRead>(
     mode: Mode,
     source_failure: Option<&SourceFailure>,
 ) -> Counts {
-    let limits = &options.limits;
-    let mut decoder = Decoder {
-        limits,
-        report_skipped: options.report_skipped,
-        sink,
-        counts: Counts::default(),
-        mode,
-        source_failure,
-    };
+    let mut decoder = Decoder::new(options, sink, mode, source_failure);
     let location = Location::input(Arc::from(input));
-    decoder.counts.bytes = decoder.stream(&location, reader, limits.max_decompressed_bytes, None);
+    decoder.counts.bytes = decoder.stream(&location, reader, options.limits.max_decompressed_bytes, None);
     decoder.counts
 }
 
@@ -444,7 +440,23 @@ struct KinesisData<'a> {
     data: Cow<'a, str>,
 }
 
-impl Decoder<'_> {
+impl<'a> Decoder<'a> {
+    fn new(
+        options: &'a Options,
+        sink: &'a mut dyn FnMut(Decoded),
+        mode: Mode,
+        source_failure: Option<&'a SourceFailure>,
+    ) -> Self {
+        Self {
+            limits: &options.limits,
+            report_skipped: options.report_skipped,
+            sink,
+            counts: Counts::default(),
+            mode,
+            source_failure,
+        }
+    }
+
     fn skip(&mut self, reason: SkipReason, at: &dyn Fn() -> Location) {
         self.counts.records += 1;
         self.counts.skipped.add(reason);
@@ -469,6 +481,42 @@ impl Decoder<'_> {
         }
         let raw = raw.map(<[u8]>::to_vec);
         (self.sink)(Decoded::Failed(DecodeError { location, kind, raw }));
+    }
+
+    /// [`Decoder::stream`] for an input held whole in memory: one gzip member
+    /// is decompressed at once, and one subscription envelope is split
+    /// where it lies, without the streaming framing.
+    fn whole(&mut self, location: &Location, bytes: &[u8], limit: u64, raw: Option<&[u8]>) -> u64 {
+        let inflated = compress::gunzip_whole(bytes, limit);
+        let plain = match (&inflated, Codec::sniff(bytes)) {
+            (Some(plain), _) => plain.as_slice(),
+            (None, Codec::Plain) if bytes.len() as u64 <= limit => bytes,
+            _ => return self.stream(location, bytes, limit, raw),
+        };
+        // One Lambda event or one envelope, whole: read where it lies.
+        let start = plain.iter().position(|b| !framing::is_ws(*b)).unwrap_or(plain.len());
+        let object = plain[start..].trim_ascii_end();
+        if self.mode == Mode::Audit
+            && object.len() <= self.limits.max_record_bytes
+            && object.starts_with(b"{")
+            && object.ends_with(b"}")
+        {
+            let newlines = plain[..start].iter().filter(|b| **b == b'\n').count();
+            let at = location.child(Values::<&[u8]>::place(start as u64, 1 + newlines as u64));
+            let done = match framing::shape(object) {
+                Shape::Envelope if envelope::is_one(object) => {
+                    self.envelope(&at, object);
+                    true
+                }
+                // Several objects, or damage: the framing finds and reports it.
+                shape @ (Shape::LambdaLogs | Shape::Records) => self.shaped(&at, object, shape).is_ok(),
+                _ => false,
+            };
+            if done {
+                return plain.len() as u64;
+            }
+        }
+        self.stream(location, plain, limit, raw)
     }
 
     /// Decompresses, sniffs and splits one stream. Returns the decompressed
@@ -585,28 +633,35 @@ impl Decoder<'_> {
 
     /// One JSON object of a values stream.
     fn value(&mut self, location: &Location, bytes: &[u8]) {
-        match framing::shape(bytes) {
+        if let Err(e) = self.shaped(location, bytes, framing::shape(bytes)) {
+            self.fail(location.clone(), ErrorKind::Json(e), false, Some(bytes));
+        }
+    }
+
+    /// One JSON object of a known shape. An error in its outer layer is
+    /// returned before anything of it was read, for the caller to report.
+    fn shaped(&mut self, location: &Location, bytes: &[u8], shape: Shape) -> Result<(), serde_json::Error> {
+        match shape {
             Shape::Event => self.message(bytes, false, &|| location.clone(), Delivery::default()),
             Shape::Envelope => self.envelope(location, bytes),
-            Shape::LambdaLogs => match serde_json::from_slice::<LambdaLogs<'_>>(bytes) {
-                Ok(event) => self.payload(&location.child("awslogs.data"), "awslogs.data", &event.awslogs.data),
-                Err(e) => self.fail(location.clone(), ErrorKind::Json(e), false, Some(bytes)),
-            },
-            Shape::Records => match serde_json::from_slice::<LambdaRecords<'_>>(bytes) {
-                Ok(event) => {
-                    for (i, raw) in event.records.iter().enumerate() {
-                        match serde_json::from_str::<LambdaRecord<'_>>(raw.get()) {
-                            Ok(record) => self.lambda_record(location, i, &record, raw.get().as_bytes()),
-                            Err(e) => {
-                                let at = location.child(format_args!("Records[{i}]"));
-                                self.fail(at, ErrorKind::Json(e), false, Some(raw.get().as_bytes()));
-                            }
+            Shape::LambdaLogs => {
+                let event = serde_json::from_slice::<LambdaLogs<'_>>(bytes)?;
+                self.payload(&location.child("awslogs.data"), "awslogs.data", &event.awslogs.data);
+            }
+            Shape::Records => {
+                let event = serde_json::from_slice::<LambdaRecords<'_>>(bytes)?;
+                for (i, raw) in event.records.iter().enumerate() {
+                    match serde_json::from_str::<LambdaRecord<'_>>(raw.get()) {
+                        Ok(record) => self.lambda_record(location, i, &record, raw.get().as_bytes()),
+                        Err(e) => {
+                            let at = location.child(format_args!("Records[{i}]"));
+                            self.fail(at, ErrorKind::Json(e), false, Some(raw.get().as_bytes()));
                         }
                     }
                 }
-                Err(e) => self.fail(location.clone(), ErrorKind::Json(e), false, Some(bytes)),
-            },
+            }
         }
+        Ok(())
     }
 
     fn lambda_record(&mut self, location: &Location, i: usize, record: &LambdaRecord<'_>, raw: &[u8]) {
@@ -633,36 +688,60 @@ impl Decoder<'_> {
         let raw = Some(data.as_bytes());
         match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
             Ok(bytes) => {
-                self.stream(location, &bytes[..], self.limits.max_payload_bytes, raw);
+                self.whole(location, &bytes, self.limits.max_payload_bytes, raw);
             }
             Err(e) => self.fail(location.clone(), ErrorKind::Base64 { field, message: e.to_string() }, false, raw),
         }
     }
 
     fn envelope(&mut self, location: &Location, bytes: &[u8]) {
-        let envelope = match serde_json::from_slice::<Envelope<'_>>(bytes) {
-            Ok(envelope) => envelope,
-            Err(e) => return self.fail(location.clone(), ErrorKind::Json(e), false, Some(bytes)),
+        let parsed: Envelope<'_>;
+        let (header, entries) = match envelope::split(bytes) {
+            Some(split) => split,
+            // Not in CloudWatch's own layout: the general parser.
+            None => {
+                parsed = match serde_json::from_slice(bytes) {
+                    Ok(envelope) => envelope,
+                    Err(e) => return self.fail(location.clone(), ErrorKind::Json(e), false, Some(bytes)),
+                };
+                let owned = |v: &Option<Cow<'_, str>>| v.as_deref().map(str::to_owned);
+                let header = envelope::Header {
+                    message_type: owned(&parsed.message_type),
+                    owner: owned(&parsed.owner),
+                    log_group: owned(&parsed.log_group),
+                    log_stream: owned(&parsed.log_stream),
+                };
+                let entries = parsed
+                    .log_events
+                    .iter()
+                    .map(|e| envelope::Entry {
+                        id: e.id.as_deref(),
+                        timestamp: e.timestamp,
+                        message: e.message.get().as_bytes(),
+                    })
+                    .collect();
+                (header, entries)
+            }
         };
-        if envelope.message_type.as_deref() == Some("CONTROL_MESSAGE") {
+        if header.message_type.as_deref() == Some("CONTROL_MESSAGE") {
             return self.skip(SkipReason::ControlMessage, &|| location.clone());
         }
         let source = LogSource {
-            owner: envelope.owner.map(Cow::into_owned),
-            log_group: envelope.log_group.map(Cow::into_owned),
-            log_stream: envelope.log_stream.map(Cow::into_owned),
+            owner: header.owner,
+            log_group: header.log_group,
+            log_stream: header.log_stream,
             event_id: None,
         };
-        for (i, log_event) in envelope.log_events.iter().enumerate() {
-            let raw = log_event.message.get().as_bytes();
+        for (i, log_event) in entries.iter().enumerate() {
+            let raw = log_event.message;
             // Where a person finds it again: the log stream and the log event's id.
-            let at = || match (&source.log_group, &source.log_stream, &log_event.id) {
+            let at = || match (&source.log_group, &source.log_stream, log_event.id) {
                 (Some(g), Some(s), Some(id)) => location.child(format_args!("logEvents[{i}] ({g} {s} id {id})")),
                 _ => location.child(format_args!("logEvents[{i}]")),
             };
             let delivery = Delivery {
                 source: Some(&source),
-                event_id: log_event.id.as_deref(),
+                event_id: log_event.id,
                 at: log_event.timestamp.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
             };
             match raw.first() {
@@ -729,6 +808,9 @@ impl Decoder<'_> {
         }
         if bytes.ends_with(end) && !filter::prefilter(bytes, escaped) {
             return self.skip(SkipReason::NotRelevant, at);
+        }
+        if bytes.ends_with(end) && filter::other_subresource(bytes, escaped) {
+            return self.skip(SkipReason::StatusSubresource, at);
         }
         let json = match unescape(bytes, escaped) {
             Ok(json) => json,

@@ -1,0 +1,177 @@
+//! CloudWatch Logs subscription envelopes in the layout CloudWatch writes,
+//! split without parsing their messages.
+//!
+//! CloudWatch Logs writes each envelope compactly, `logEvents` last, each
+//! log event as `{"id":"…","timestamp":…,"message":"…"}`. Inside a JSON
+//! string every quote is escaped, so the bytes `"},{"id":"` cannot occur in
+//! a message (nor `"logEvents":[` or `"messageType":` anywhere but where
+//! the envelope puts them): each message ends where that sequence begins,
+//! or at the envelope's closing `"}]}`. One SIMD search per log event
+//! replaces a JSON parse of every byte; the relevance prefilter then reads
+//! the escaped message, and only candidates are unescaped and parsed.
+//! Anything not in this exact layout is left to the general parser.
+
+use std::sync::OnceLock;
+
+use memchr::memmem::Finder;
+use serde::Deserialize;
+
+/// The envelope's fields other than its log events.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Header {
+    /// `DATA_MESSAGE` or `CONTROL_MESSAGE`.
+    #[serde(default)]
+    pub message_type: Option<String>,
+    /// The account that owns the log group.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The log group.
+    #[serde(default)]
+    pub log_group: Option<String>,
+    /// The log stream.
+    #[serde(default)]
+    pub log_stream: Option<String>,
+}
+
+/// One log event: its id, its timestamp (ms since the epoch) and its
+/// message as it lies in the envelope (a JSON string literal, or an object).
+#[derive(Debug)]
+pub(crate) struct Entry<'a> {
+    pub id: Option<&'a str>,
+    pub timestamp: Option<i64>,
+    pub message: &'a [u8],
+}
+
+const MESSAGE_TYPE: &[u8] = b"\"messageType\":";
+const EVENTS: &[u8] = b"\"logEvents\":[";
+const EVENT: &[u8] = b"{\"id\":\"";
+const TIMESTAMP: &[u8] = b",\"timestamp\":";
+const MESSAGE: &[u8] = b",\"message\":\"";
+const BETWEEN: &[u8] = b"\"},{\"id\":\"";
+const END: &[u8] = b"\"}]}";
+
+fn between() -> &'static Finder<'static> {
+    static FINDER: OnceLock<Finder<'static>> = OnceLock::new();
+    FINDER.get_or_init(|| crate::filter::json_finder(BETWEEN))
+}
+
+/// Whether `bytes` (trimmed) is one envelope and nothing else, as far as its
+/// framing shows: one object in which `messageType` occurs once.
+pub(crate) fn is_one(bytes: &[u8]) -> bool {
+    static FINDER: OnceLock<Finder<'static>> = OnceLock::new();
+    let finder = FINDER.get_or_init(|| crate::filter::json_finder(MESSAGE_TYPE));
+    bytes.starts_with(b"{\"")
+        && bytes.ends_with(b"}")
+        && finder.find(bytes).is_some_and(|at| finder.find(&bytes[at + MESSAGE_TYPE.len()..]).is_none())
+}
+
+/// Splits an envelope in CloudWatch's layout into its header and log
+/// events; `None` if it is laid out any other way.
+pub(crate) fn split(bytes: &[u8]) -> Option<(Header, Vec<Entry<'_>>)> {
+    let body = memchr::memmem::find(bytes, EVENTS)? + EVENTS.len();
+    // The header: the envelope up to its events, closed, parsed as JSON.
+    let mut head = Vec::with_capacity(body + 2);
+    head.extend_from_slice(&bytes[..body]);
+    head.extend_from_slice(b"]}");
+    let header: Header = serde_json::from_slice(&head).ok()?;
+    let mut entries = Vec::new();
+    if &bytes[body..] == b"]}" {
+        return Some((header, entries));
+    }
+    if !bytes.ends_with(END) {
+        return None;
+    }
+    let mut at = body;
+    loop {
+        let rest = bytes.get(at..)?.strip_prefix(EVENT)?;
+        let id_len = memchr::memchr(b'"', rest)?;
+        let id = std::str::from_utf8(&rest[..id_len]).ok().filter(|id| id.bytes().all(|b| b.is_ascii_digit()))?;
+        let rest = rest[id_len + 1..].strip_prefix(TIMESTAMP)?;
+        let digits = rest.iter().position(|b| !(b.is_ascii_digit() || *b == b'-'))?;
+        let timestamp: i64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+        let rest = rest[digits..].strip_prefix(MESSAGE)?;
+        // The message's opening quote, as an offset into `bytes`.
+        let open = bytes.len() - rest.len() - 1;
+        match between().find(rest) {
+            Some(close) => {
+                entries.push(Entry {
+                    id: Some(id),
+                    timestamp: Some(timestamp),
+                    message: &bytes[open..open + close + 2],
+                });
+                // Past the closing quote, `}` and `,`: at the next `{"id":"`.
+                at = open + 1 + close + 3;
+            }
+            None => {
+                let close = bytes.len() - END.len();
+                if close < open + 1 {
+                    return None;
+                }
+                entries.push(Entry { id: Some(id), timestamp: Some(timestamp), message: &bytes[open..=close] });
+                return Some((header, entries));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An envelope as CloudWatch Logs writes it: compact, `logEvents` last.
+    fn envelope(messages: &[&str]) -> String {
+        let events: Vec<String> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                format!(r#"{{"id":"3790{i}","timestamp":{},"message":{}}}"#, 1_714_557_600_000_i64 + i as i64, json!(m))
+            })
+            .collect();
+        format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod/cluster","logStream":"kube-apiserver-audit-1","subscriptionFilters":["f"],"logEvents":[{}]}}"#,
+            events.join(",")
+        )
+    }
+
+    /// The messages as the general parser reads them.
+    fn parsed(envelope: &str) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(envelope).unwrap_or_default();
+        v["logEvents"].as_array().into_iter().flatten().map(|e| e["message"].to_string()).collect()
+    }
+
+    #[test]
+    fn splits_each_message_exactly_as_the_json_parser_reads_it() {
+        let hostile = [
+            r#"{"kind":"Event","verb":"update","a":"\"},{\"id\":\"1\"}"}"#,
+            r#"ends with a quote and brace "}"#,
+            "back\\slashes\\\\\" and \"}]} inside",
+            "",
+            "plain log text",
+        ];
+        let e = envelope(&hostile);
+        let (header, entries) = split(e.as_bytes()).unwrap_or_default();
+        assert_eq!(header.log_group.as_deref(), Some("/aws/eks/prod/cluster"));
+        let got: Vec<String> = entries.iter().map(|x| String::from_utf8_lossy(x.message).into_owned()).collect();
+        assert_eq!(got, parsed(&e));
+        assert_eq!(entries[1].id, Some("37901"));
+        assert_eq!(entries[4].timestamp, Some(1_714_557_600_004));
+    }
+
+    #[test]
+    fn another_layout_is_left_to_the_general_parser() {
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(&envelope(&["x"])).unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        assert!(split(pretty.as_bytes()).is_none());
+        let reordered = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"message":"x","id":"1","timestamp":1}]}"#;
+        assert!(is_one(reordered.as_bytes()));
+        assert!(split(reordered.as_bytes()).is_none());
+        let empty = r#"{"messageType":"DATA_MESSAGE","logEvents":[]}"#;
+        assert_eq!(split(empty.as_bytes()).map(|(_, e)| e.len()), Some(0));
+        let two = envelope(&["a"]) + &envelope(&["b"]);
+        assert!(!is_one(two.as_bytes()) && is_one(envelope(&["a"]).as_bytes()));
+    }
+}
