@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
@@ -83,7 +84,9 @@ pub fn decode(paths: &[PathBuf], options: &Options) -> Result<Inputs> {
     decode_kind(paths, options, Kind::Audit)
 }
 
-/// Decodes every file under `paths` as `kind`.
+/// Decodes every file under `paths` as `kind`, files in parallel on every
+/// core; the results are merged in file order, so they do not depend on
+/// which thread finished first.
 pub fn decode_kind(paths: &[PathBuf], options: &Options, kind: Kind) -> Result<Inputs> {
     let files = expand(paths)?;
     let total: u64 = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
@@ -97,32 +100,62 @@ pub fn decode_kind(paths: &[PathBuf], options: &Options, kind: Kind) -> Result<I
     } else {
         ProgressBar::hidden()
     };
-    let mut out = Inputs::default();
-    for path in files {
-        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        // An event logged without a time is dated by its file, as one in S3 by its object.
-        let written: Option<DateTime<Utc>> = file.metadata().and_then(|m| m.modified()).ok().map(DateTime::from);
-        let name = path.display().to_string();
-        progress.set_message(name.clone());
-        let read = match kind {
-            Kind::Audit => decode_reader,
-            Kind::CloudTrail => decode_cloudtrail_reader,
-        };
-        let counts = read(&name, progress.wrap_read(file), options, &mut |d| match d {
-            Decoded::Event(mut record) => {
-                record.delivered_at = record.delivered_at.or(written);
-                out.records.push(*record);
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).min(files.len());
+    let next = AtomicUsize::new(0);
+    let mut decoded: Vec<Option<Result<Inputs>>> = files.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = files.get(i) else { return mine };
+                        mine.push((i, decode_file(path, options, kind, &progress)));
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            // Decoding never panics on input; a panic is a bug, and says so.
+            for (i, result) in thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
+                decoded[i] = Some(result);
             }
-            Decoded::CloudTrail(record) => out.cloudtrail.push(*record),
-            Decoded::Failed(error) => out.errors.push(error),
-            Decoded::Skipped { location, reason } => out.skipped.push((location, reason)),
-        })?;
-        out.counts.merge(&counts);
-        out.per_input.push((name, counts));
-    }
+        }
+    });
     progress.finish_and_clear();
+    let mut out = Inputs::default();
+    for result in decoded.into_iter().flatten() {
+        out.extend(result?);
+    }
     out.records.sort_by_key(EventRecord::time);
     out.cloudtrail.sort_by_key(|r| r.event.event_time);
+    Ok(out)
+}
+
+/// Decodes one file.
+fn decode_file(path: &Path, options: &Options, kind: Kind, progress: &ProgressBar) -> Result<Inputs> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // An event logged without a time is dated by its file, as one in S3 by its object.
+    let written: Option<DateTime<Utc>> = file.metadata().and_then(|m| m.modified()).ok().map(DateTime::from);
+    let name = path.display().to_string();
+    progress.set_message(name.clone());
+    let read = match kind {
+        Kind::Audit => decode_reader,
+        Kind::CloudTrail => decode_cloudtrail_reader,
+    };
+    let mut out = Inputs::default();
+    let counts = read(&name, progress.wrap_read(file), options, &mut |d| match d {
+        Decoded::Event(mut record) => {
+            record.delivered_at = record.delivered_at.or(written);
+            out.records.push(*record);
+        }
+        Decoded::CloudTrail(record) => out.cloudtrail.push(*record),
+        Decoded::Failed(error) => out.errors.push(error),
+        Decoded::Skipped { location, reason } => out.skipped.push((location, reason)),
+    })?;
+    out.counts.merge(&counts);
+    out.per_input.push((name, counts));
     Ok(out)
 }
 

@@ -399,3 +399,23 @@ fn approve_and_replay_against_dynamodb_tables() {
     // Seeded: the same logs again raise nothing.
     assert!(alerts_of(&run(&replay_args)).is_empty());
 }
+
+/// Files are decoded in parallel, and the result is the same as reading
+/// them as one: the sample history split into a file per event (named so
+/// their order is the history's) gives the same alerts as the whole file.
+#[test]
+fn a_history_split_across_many_files_decoded_in_parallel_gives_the_same_alerts() {
+    let history = root().join("examples/audit/kube-apiserver-audit.jsonl");
+    let text = std::fs::read_to_string(&history).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (i, line) in text.lines().enumerate() {
+        std::fs::write(dir.path().join(format!("{i:04}.jsonl")), format!("{line}\n")).unwrap();
+    }
+    let args =
+        |audit: &str| sentinel(&["replay", "--audit", audit, "--policy", "examples/policy.toml", "--format", "json"]);
+    let whole = args(history.to_str().unwrap());
+    let split = args(dir.path().to_str().unwrap());
+    assert!(whole.status.success() && split.status.success(), "{whole:?} {split:?}");
+    assert!(text.lines().count() > 4 && !stdout(&whole).is_empty());
+    assert_eq!(stdout(&split), stdout(&whole));
+}

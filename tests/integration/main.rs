@@ -14,6 +14,7 @@ mod identity;
 mod lifecycle;
 mod manifest;
 mod outbox;
+mod round_trips;
 mod rules;
 mod store;
 mod tamper;

@@ -55,6 +55,16 @@ fn expiry(store: &dyn Store) {
     // An expired record is absent for writes too, and its versions start again.
     assert_eq!(store.put(Space::Incident, "x", &json!({"n": 2}), Expect::Absent, None, at).unwrap(), 1);
     assert_eq!(store.get(Space::Incident, "x", at + Duration::days(365)).unwrap().unwrap().value, json!({"n": 2}));
+    // A live record is not absent; an expired one has no version to expect.
+    store.put(Space::Incident, "y", &json!(1), Expect::Absent, Some(at), now).unwrap();
+    let live = store.put(Space::Incident, "y", &json!(2), Expect::Absent, None, at - Duration::seconds(1));
+    assert!(matches!(live, Err(StoreError::Conflict { .. })), "{live:?}");
+    let gone = store.put(Space::Incident, "y", &json!(2), Expect::Version(1), None, at);
+    assert!(matches!(gone, Err(StoreError::Conflict { .. })), "{gone:?}");
+    assert_eq!(
+        store.put(Space::Incident, "y", &json!(2), Expect::Version(1), None, at - Duration::seconds(1)).unwrap(),
+        2
+    );
 }
 
 fn scans(store: &dyn Store) {

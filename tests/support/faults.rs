@@ -119,6 +119,11 @@ impl FaultProxy {
         self.state.lock().expect("proxy state").seen.get(call).copied().unwrap_or(0)
     }
 
+    /// Every call made since the last script, by name, with how often.
+    pub fn all_calls(&self) -> BTreeMap<String, usize> {
+        self.state.lock().expect("proxy state").seen.clone()
+    }
+
     /// Every fault injected since the last script, as `call #n: fault`.
     pub fn injected(&self) -> Vec<String> {
         self.state.lock().expect("proxy state").injected.clone()

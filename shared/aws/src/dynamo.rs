@@ -162,10 +162,29 @@ impl DynamoStore {
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        // Read, decide with the rule every store shares, then write on the
-        // condition that nothing changed in between.
-        let current = self.read(space, key).await?;
-        let version = next_version(space, key, current.as_ref(), expect, now)?;
+        // The caller's expectation becomes the write's condition, expiry
+        // judged as every store judges it (an item past `expires_ms` is
+        // absent, TTL deletion lagging or not): one round trip, no read.
+        // `Any` still counts versions up: it reads the current one and
+        // writes on the condition that it did not change in between.
+        let key_attr = if space == Space::Alert || self.history(space).is_some() { "alert_id" } else { "pk" };
+        let now_ms = n(now.timestamp_millis());
+        let (version, condition, values) = match expect {
+            Expect::Absent => (1, format!("attribute_not_exists({key_attr}) OR #e <= :now"), vec![(":now", now_ms)]),
+            Expect::Version(v) => (
+                v + 1,
+                "#v = :v AND (attribute_not_exists(#e) OR #e > :now)".to_owned(),
+                vec![(":v", n(v)), (":now", now_ms)],
+            ),
+            Expect::Any => {
+                let current = self.read(space, key).await?;
+                let version = next_version(space, key, current.as_ref(), expect, now)?;
+                match &current {
+                    Some(c) => (version, "#v = :v".to_owned(), vec![(":v", n(c.version))]),
+                    None => (version, format!("attribute_not_exists({key_attr})"), vec![]),
+                }
+            }
+        };
         let mut item = self.key(space, key);
         let doc = serde_dynamo::to_attribute_value(value).map_err(|e| corrupt(space, key, e.to_string()))?;
         item.insert("doc".into(), doc);
@@ -180,15 +199,16 @@ impl DynamoStore {
         if self.history(space).is_some() {
             flatten_revision(value, &mut item);
         }
-        let mut put = self.client.put_item().table_name(self.table(space)).set_item(Some(item));
-        let key_attr = if space == Space::Alert || self.history(space).is_some() { "alert_id" } else { "pk" };
-        put = match &current {
-            Some(c) => put
-                .condition_expression("#v = :v")
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":v", n(c.version)),
-            None => put.condition_expression(format!("attribute_not_exists({key_attr})")),
-        };
+        let mut put =
+            self.client.put_item().table_name(self.table(space)).set_item(Some(item)).condition_expression(&condition);
+        for (placeholder, attribute) in [("#v", "version"), ("#e", "expires_ms")] {
+            if condition.contains(placeholder) {
+                put = put.expression_attribute_names(placeholder, attribute);
+            }
+        }
+        for (placeholder, value) in values {
+            put = put.expression_attribute_values(placeholder, value);
+        }
         match put.send().await {
             Ok(_) => Ok(version),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {

@@ -163,7 +163,11 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         let window = self.policy.correlation.window.0;
         let incident_key = keys::incident(cluster, actor_key);
         // The incident points at its alert; the alert record is the one source of truth.
-        let open = self.store.incident(&incident_key, time)?.filter(|i| time <= i.value.last_seen + window);
+        let stored = self.store.incident(&incident_key, time)?;
+        // Written on the condition that no one else wrote it since this read
+        // (a race processes the event again, from fresh reads): no second read.
+        let expect = Expect::from_current(stored.as_ref().map(|i| i.version));
+        let open = stored.filter(|i| time <= i.value.last_seen + window);
         let last_seen = open.as_ref().map_or(time, |i| i.value.last_seen.max(time));
         let (held, current) = match open {
             Some(i) => {
@@ -190,7 +194,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             held.drain(..start);
             let incident = Incident { alert_id: None, last_seen, held };
             let expires = (last_seen + window).max(time + Duration::seconds(1));
-            self.store.put_incident(&incident_key, &incident, Expect::Any, Some(expires), time)?;
+            self.store.put_incident(&incident_key, &incident, expect, Some(expires), time)?;
             return Ok(None);
         }
         let (alert, record) = match current {
@@ -224,7 +228,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         let incident =
             Incident { alert_id: Some(alert.alert_id.clone()), last_seen: alert.last_seen, held: Vec::new() };
         let expires = (alert.last_seen + window).max(time + Duration::seconds(1));
-        self.store.put_incident(&incident_key, &incident, Expect::Any, Some(expires), time)?;
+        self.store.put_incident(&incident_key, &incident, expect, Some(expires), time)?;
         self.record_and_publish(&alert, record, time, sink)?;
         Ok(Some(alert.alert_id))
     }
