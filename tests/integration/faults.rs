@@ -270,6 +270,7 @@ fn every_fault_on_every_call_loses_no_alert_and_duplicates_only_whole_revisions(
     let mut scenarios: Vec<(Trigger, &str, usize, Fault, usize)> = Vec::new();
     for (call, skip) in [
         ("dynamodb:GetItem", 6),
+        ("dynamodb:BatchGetItem", 1),
         ("dynamodb:PutItem", 5),
         ("dynamodb:Query", 2),
         ("sns:Publish", 1),

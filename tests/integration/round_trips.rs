@@ -56,8 +56,8 @@ fn a_relevant_write_costs_a_bounded_number_of_round_trips() {
     assert!(total <= ROUND_TRIPS, "{total} round trips for one relevant write: {calls:?}");
 }
 
-/// The most round trips one relevant write costs today: the reads of its
-/// state one by one, its conditional writes (no read before any of them
-/// but `Expect::Any`), the evidence, the publish. docs/performance.md says
-/// where the rest would go.
-const ROUND_TRIPS: usize = 21;
+/// The most round trips one relevant write costs today: its identity, the
+/// state it determines read in one batch, the incident's alert, its
+/// conditional writes (none reads first), the evidence and the publish.
+/// docs/performance.md says where the rest would go.
+const ROUND_TRIPS: usize = 13;

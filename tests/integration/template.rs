@@ -465,6 +465,7 @@ fn every_call_that_can_blind_the_pipeline_reaches_identity_ingest_and_the_sweep_
 fn every_function_role_holds_only_the_calls_the_code_makes() {
     let allowed = [
         "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
         "dynamodb:DeleteItem",

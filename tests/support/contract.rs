@@ -17,6 +17,50 @@ pub fn store_contract(store: &dyn Store) {
     spaces_are_separate(store);
     documents_round_trip(store);
     deletes(store);
+    batched_reads(store);
+    cached_reads(store);
+}
+
+fn batched_reads(store: &dyn Store) {
+    let now = t("2024-05-01T10:00:00Z");
+    store.put(Space::Baseline, "b1", &json!("one"), Expect::Absent, None, now).unwrap();
+    store.put(Space::Alert, "a1", &json!({"alert": 1}), Expect::Absent, None, now).unwrap();
+    store.put(Space::Incident, "gone", &json!(0), Expect::Absent, Some(now), now - Duration::hours(1)).unwrap();
+    let keys: Vec<(Space, String)> = [
+        (Space::Alert, "a1"),
+        (Space::Baseline, "missing"),
+        (Space::Baseline, "b1"),
+        (Space::Incident, "gone"),
+        (Space::Baseline, "b1"),
+    ]
+    .iter()
+    .map(|(s, k)| (*s, (*k).to_owned()))
+    .collect();
+    let got: Vec<Option<serde_json::Value>> =
+        store.get_many(&keys, now).unwrap().into_iter().map(|r| r.map(|r| r.value)).collect();
+    assert_eq!(got, [Some(json!({"alert": 1})), None, Some(json!("one")), None, Some(json!("one"))], "in order");
+    let many: Vec<(Space, String)> = (0..130).map(|i| (Space::Baseline, format!("k{i}"))).collect();
+    assert!(store.get_many(&many, now).unwrap().iter().all(Option::is_none), "more than one batch");
+}
+
+/// The engine's per-event memory over this store: a key is read once, a
+/// write is remembered, a failed write forgotten.
+fn cached_reads(store: &dyn Store) {
+    use sentinel_core::store::Cached;
+    let now = t("2024-05-01T10:00:00Z");
+    let cached = Cached::new(store);
+    cached.prefetch(&[(Space::Baseline, "c".to_owned())], now).unwrap();
+    assert_eq!(cached.get(Space::Baseline, "c", now).unwrap(), None);
+    // Written behind the memory's back: the memory keeps what it read until told to forget.
+    store.put(Space::Baseline, "c", &json!(1), Expect::Absent, None, now).unwrap();
+    assert_eq!(cached.get(Space::Baseline, "c", now).unwrap(), None);
+    cached.forget();
+    assert_eq!(cached.get(Space::Baseline, "c", now).unwrap().map(|r| (r.value, r.version)), Some((json!(1), 1)));
+    assert_eq!(cached.put(Space::Baseline, "c", &json!(2), Expect::Version(1), None, now).unwrap(), 2);
+    assert_eq!(cached.get(Space::Baseline, "c", now).unwrap().map(|r| r.version), Some(2), "its own write");
+    let stale = cached.put(Space::Baseline, "c", &json!(3), Expect::Version(1), None, now);
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })));
+    assert_eq!(store.get(Space::Baseline, "c", now).unwrap().map(|r| r.version), Some(2));
 }
 
 fn deletes(store: &dyn Store) {

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, TimeZone, Utc};
 use sentinel_core::alert::AlertRecord;
 use sentinel_core::store::{Expect, Record, Space, Store, StoreError, next_version};
@@ -79,6 +79,17 @@ impl DynamoStore {
 
     fn history(&self, space: Space) -> Option<&str> {
         self.history_table.as_deref().filter(|_| space == Space::History)
+    }
+
+    /// The key attributes of items in `table`.
+    fn key_names(&self, table: &str) -> &'static [&'static str] {
+        if table == self.alerts_table {
+            &["alert_id"]
+        } else if self.history_table.as_deref() == Some(table) {
+            &["alert_id", "revision"]
+        } else {
+            &["pk", "sk"]
+        }
     }
 
     fn table(&self, space: Space) -> &str {
@@ -151,6 +162,82 @@ impl DynamoStore {
             .await
             .map_err(|e| backend("GetItem", self.table(space), e))?;
         out.item.as_ref().map(|item| Self::record(space, key, item)).transpose()
+    }
+
+    /// Reads `keys` with `BatchGetItem` (100 at a time, across both tables,
+    /// strongly consistent), in order; keys DynamoDB leaves unprocessed are
+    /// asked for again with a backoff, then read one by one.
+    async fn read_many(&self, keys: &[(Space, String)]) -> Result<Vec<Option<Record>>, StoreError> {
+        /// A key's identity, whatever the order of its attributes.
+        fn id(table: &str, key: &Item) -> String {
+            let mut parts: Vec<String> = key.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            parts.sort();
+            format!("{table}|{}", parts.join("|"))
+        }
+        let mut out: Vec<Option<Record>> = vec![None; keys.len()];
+        for (chunk_at, chunk) in keys.chunks(100).enumerate() {
+            let mut wanted: HashMap<String, usize> = HashMap::new();
+            let mut request: HashMap<String, Vec<Item>> = HashMap::new();
+            for (i, (space, key)) in chunk.iter().enumerate() {
+                let item = self.key(*space, key);
+                if let std::collections::hash_map::Entry::Vacant(slot) = wanted.entry(id(self.table(*space), &item)) {
+                    slot.insert(chunk_at * 100 + i);
+                    request.entry(self.table(*space).to_owned()).or_default().push(item);
+                }
+            }
+            let mut pending: HashMap<String, KeysAndAttributes> = HashMap::new();
+            for (table, items) in request {
+                let ka = KeysAndAttributes::builder().set_keys(Some(items)).consistent_read(true).build();
+                pending.insert(table, ka.map_err(|e| corrupt(Space::Baseline, "batch", e.to_string()))?);
+            }
+            for attempt in 0..5u32 {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                let tables = pending.keys().cloned().collect::<Vec<_>>().join(", ");
+                let answer = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(std::mem::take(&mut pending)))
+                    .send()
+                    .await
+                    .map_err(|e| backend("BatchGetItem", &tables, e))?;
+                for (table, items) in answer.responses.unwrap_or_default() {
+                    let names = self.key_names(&table);
+                    for item in items {
+                        let key: Item =
+                            names.iter().filter_map(|n| Some(((*n).to_owned(), item.get(*n)?.clone()))).collect();
+                        if let Some(&at) = wanted.get(&id(&table, &key)) {
+                            let (space, key) = &keys[at];
+                            out[at] = Some(Self::record(*space, key, &item)?);
+                        }
+                    }
+                }
+                pending = answer.unprocessed_keys.unwrap_or_default();
+                pending.retain(|_, ka| !ka.keys().is_empty());
+            }
+            // Still unprocessed after the backoff: one by one.
+            for (table, ka) in pending {
+                for key in ka.keys() {
+                    if let Some(&at) = wanted.get(&id(&table, key)) {
+                        let (space, k) = &keys[at];
+                        out[at] = self.read(*space, k).await?;
+                    }
+                }
+            }
+        }
+        // Keys asked for twice share the first one's answer.
+        for (i, (space, key)) in keys.iter().enumerate() {
+            if out[i].is_none()
+                && let Some(first) = keys[..i].iter().position(|k| k.0 == *space && k.1 == *key)
+            {
+                out[i] = out[first].clone();
+            }
+        }
+        Ok(out)
     }
 
     async fn write(
@@ -312,6 +399,11 @@ impl Store for DynamoStore {
                 }
             }
         })
+    }
+
+    fn get_many(&self, keys: &[(Space, String)], now: DateTime<Utc>) -> Result<Vec<Option<Record>>, StoreError> {
+        let records = self.handle.block_on(self.read_many(keys))?;
+        Ok(records.into_iter().map(|r| r.filter(|r| Self::live(r, now))).collect())
     }
 
     fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {

@@ -156,6 +156,12 @@ pub trait Store {
     /// Removes a record (absent already is fine).
     fn delete(&self, space: Space, key: &str) -> Result<(), StoreError>;
 
+    /// Reads several keys, in order: one round trip where the backend can
+    /// batch them, one read each otherwise.
+    fn get_many(&self, keys: &[(Space, String)], now: DateTime<Utc>) -> Result<Vec<Option<Record>>, StoreError> {
+        keys.iter().map(|(space, key)| self.get(*space, key, now)).collect()
+    }
+
     /// The ids of alerts whose latest revision is not published, recorded
     /// before `before`: the outbox. Stores with an index of them answer from
     /// it (it may lag: callers read each alert again); this default reads every alert.
@@ -426,6 +432,107 @@ impl MemoryStore {
         self.records
             .lock()
             .map_err(|_| StoreError::Backend(Fault::new(FaultClass::Other, "memory store", "lock poisoned by a panic")))
+    }
+}
+
+/// A store that remembers what it read and wrote, for the processing of
+/// one event: the engine reads ahead in one batch ([`Cached::prefetch`])
+/// what it will read one key at a time, and never reads a key twice.
+/// Writes go through at once; a write that fails forgets its key, so the
+/// next read asks the store. [`Cached::forget`] starts afresh (between
+/// events, and before an event is processed again after a conflict).
+#[derive(Debug)]
+pub struct Cached<'a, S: ?Sized> {
+    inner: &'a S,
+    seen: std::cell::RefCell<std::collections::HashMap<(Space, String), Option<Record>>>,
+}
+
+impl<'a, S: Store + ?Sized> Cached<'a, S> {
+    /// Nothing remembered yet.
+    pub fn new(inner: &'a S) -> Self {
+        Self { inner, seen: std::cell::RefCell::default() }
+    }
+
+    /// The store behind.
+    pub fn inner(&self) -> &'a S {
+        self.inner
+    }
+
+    /// Forgets everything read and written.
+    pub fn forget(&self) {
+        self.seen.borrow_mut().clear();
+    }
+
+    /// Reads `keys` not yet known, at once.
+    pub fn prefetch(&self, keys: &[(Space, String)], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let wanted: Vec<(Space, String)> = {
+            let seen = self.seen.borrow();
+            let mut wanted: Vec<(Space, String)> = keys.iter().filter(|k| !seen.contains_key(*k)).cloned().collect();
+            wanted.sort();
+            wanted.dedup();
+            wanted
+        };
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let records = self.inner.get_many(&wanted, now)?;
+        self.seen.borrow_mut().extend(wanted.into_iter().zip(records));
+        Ok(())
+    }
+}
+
+impl<S: Store + ?Sized> Store for Cached<'_, S> {
+    fn get(&self, space: Space, key: &str, now: DateTime<Utc>) -> Result<Option<Record>, StoreError> {
+        if let Some(known) = self.seen.borrow().get(&(space, key.to_owned())) {
+            return Ok(known.clone().filter(|r| live(r, now)));
+        }
+        let record = self.inner.get(space, key, now)?;
+        self.seen.borrow_mut().insert((space, key.to_owned()), record.clone());
+        Ok(record)
+    }
+
+    fn put(
+        &self,
+        space: Space,
+        key: &str,
+        value: &Value,
+        expect: Expect,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let written = self.inner.put(space, key, value, expect, expires_at, now);
+        let mut seen = self.seen.borrow_mut();
+        match &written {
+            Ok(version) => {
+                seen.insert(
+                    (space, key.to_owned()),
+                    Some(Record { value: value.clone(), version: *version, expires_at }),
+                );
+            }
+            Err(_) => {
+                seen.remove(&(space, key.to_owned()));
+            }
+        }
+        written
+    }
+
+    fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {
+        self.inner.scan(space, prefix, now)
+    }
+
+    fn delete(&self, space: Space, key: &str) -> Result<(), StoreError> {
+        let deleted = self.inner.delete(space, key);
+        self.seen.borrow_mut().remove(&(space, key.to_owned()));
+        deleted
+    }
+
+    fn get_many(&self, keys: &[(Space, String)], now: DateTime<Utc>) -> Result<Vec<Option<Record>>, StoreError> {
+        self.prefetch(keys, now)?;
+        keys.iter().map(|(space, key)| self.get(*space, key, now)).collect()
+    }
+
+    fn unpublished_alerts(&self, before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.inner.unpublished_alerts(before, now)
     }
 }
 

@@ -36,6 +36,7 @@ mod index;
 mod judge;
 mod lifecycle;
 mod outbox;
+mod prefetch;
 mod seed;
 mod trust;
 
@@ -48,7 +49,7 @@ use crate::decode::{CloudTrailRecord, EventRecord};
 use crate::fault::{Fault, FaultClass};
 use crate::keys::ObjectKey;
 use crate::policy::Policy;
-use crate::store::{Sink, Store, StoreError};
+use crate::store::{Cached, Sink, Store, StoreError};
 
 pub use guard::PolicyRecord;
 pub use identity::{Pending, PendingEvent};
@@ -177,7 +178,8 @@ const CONFLICT_RETRIES: usize = 5;
 /// The engine over a store and a policy.
 pub struct Engine<'a, S: Store + ?Sized> {
     policy: &'a Policy,
-    store: &'a S,
+    /// The store, read through a per-event memory (each key read once).
+    store: Cached<'a, S>,
     stats: Stats,
     /// The earliest deadline among alerts waiting for CloudTrail, once known.
     next_deadline: Option<Option<DateTime<Utc>>>,
@@ -190,7 +192,14 @@ pub struct Engine<'a, S: Store + ?Sized> {
 impl<'a, S: Store + ?Sized> Engine<'a, S> {
     /// An engine for one run (a replay, a Lambda invocation).
     pub fn new(policy: &'a Policy, store: &'a S) -> Self {
-        Self { policy, store, stats: Stats::default(), next_deadline: None, now: Utc::now(), fixed: false }
+        Self {
+            policy,
+            store: Cached::new(store),
+            stats: Stats::default(),
+            next_deadline: None,
+            now: Utc::now(),
+            fixed: false,
+        }
     }
 
     /// The same engine with another idea of the current time (for tests and replays).
@@ -299,6 +308,8 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
     }
 
     fn process_once(&mut self, record: &EventRecord, sink: &mut dyn Sink) -> Result<(), EngineError> {
+        // Fresh reads for every event, and for every attempt at one.
+        self.store.forget();
         if let Some(distrust) = self.distrust(record) {
             return self.quarantine_untrusted(record, &distrust, sink);
         }
@@ -306,6 +317,7 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
             return self.record_access(record);
         }
         let Some(ctx) = self.context(record)? else { return Ok(()) };
+        self.prefetch(&ctx)?;
         if ctx.denied {
             return self.denied(&ctx, sink);
         }
