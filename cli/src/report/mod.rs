@@ -180,16 +180,7 @@ fn alerts_csv(data: &Data, path: &Path) -> Result<()> {
         let mut rules: Vec<&str> = a.signals.iter().map(|s| s.rule.as_str()).collect();
         rules.sort_unstable();
         rules.dedup();
-        let mut namespaces: Vec<&str> = a.resources.iter().filter_map(|r| r.namespace.as_deref()).collect();
-        namespaces.sort_unstable();
-        namespaces.dedup();
-        let objects: Vec<String> = a
-            .resources
-            .iter()
-            .map(|r| {
-                format!("{} {}/{}", r.kind, r.namespace.as_deref().unwrap_or("-"), r.name.as_deref().unwrap_or("-"))
-            })
-            .collect();
+        let objects: Vec<String> = a.resources.iter().map(ToString::to_string).collect();
         let when = |pick: &dyn Fn(Status) -> bool| {
             a.status_changes.iter().find(|c| pick(c.status)).map(|c| c.at.to_rfc3339()).unwrap_or_default()
         };
@@ -202,10 +193,10 @@ fn alerts_csv(data: &Data, path: &Path) -> Result<()> {
             a.first_seen.to_rfc3339(),
             a.last_seen.to_rfc3339(),
             cell(a.actor.display()),
-            serde_json::to_value(a.identity_status)?.as_str().unwrap_or_default().to_owned(),
+            a.identity_status.as_str().to_owned(),
             cell(a.actor.originating_principal.as_deref().unwrap_or_default()),
             rules.join(";"),
-            cell(&namespaces.join(";")),
+            cell(&a.namespaces().join(";")),
             cell(&objects.join(";")),
             a.approved.to_string(),
             a.signals.len().to_string(),

@@ -205,10 +205,6 @@ fn durations(mut hours: Vec<f64>) -> Durations {
     Durations { count: hours.len(), median_hours: Some(at(0.5)), p90_hours: Some(at(0.9)) }
 }
 
-fn name<T: Serialize>(v: T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 fn hours(d: Duration) -> f64 {
     d.num_seconds().max(0) as f64 / 3600.0
 }
@@ -234,7 +230,7 @@ pub fn summarise(
     for a in &alerts {
         *by_severity.entry(a.severity.as_str().to_owned()).or_default() += 1;
         *by_status.entry(a.status.as_str().to_owned()).or_default() += 1;
-        *by_identity.entry(name(a.identity_status)).or_default() += 1;
+        *by_identity.entry(a.identity_status.as_str().to_owned()).or_default() += 1;
         let w = a.first_seen.iso_week();
         weeks.entry(format!("{}-W{:02}", w.year(), w.week())).or_default()[a.severity as usize] += 1;
         let mut seen = Vec::new();
@@ -252,16 +248,11 @@ pub fn summarise(
             None => format!("unresolved: {}", a.actor.display()),
         };
         *principals.entry(principal).or_default() += 1;
-        let mut ns: Vec<String> = a.resources.iter().filter_map(|r| r.namespace.clone()).collect();
-        ns.sort();
-        ns.dedup();
-        for n in ns {
-            *namespaces.entry(n).or_default() += 1;
+        for n in a.namespaces() {
+            *namespaces.entry(n.to_owned()).or_default() += 1;
         }
         for r in &a.resources {
-            let object =
-                format!("{} {}/{}", r.kind, r.namespace.as_deref().unwrap_or("-"), r.name.as_deref().unwrap_or("-"));
-            *objects.entry(object).or_default() += 1;
+            *objects.entry(r.to_string()).or_default() += 1;
         }
         if let Some(first) = a.status_changes.iter().find(|c| c.status == Status::Acknowledged || c.status.is_closed())
         {

@@ -249,10 +249,7 @@ pub fn render(summary: &Summary, data: &Data) -> String {
             a.status.as_str(),
             a.first_seen.format("%Y-%m-%d %H:%M"),
             html(a.actor.display()),
-            serde_json::to_value(a.identity_status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            a.identity_status.as_str(),
             html(&a.title),
             timeline(a, data)
         );

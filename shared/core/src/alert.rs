@@ -37,6 +37,13 @@ pub struct Resource {
     pub name: Option<String>,
 }
 
+/// `kind namespace/name`, `-` for what is not known (raw: escape it for display).
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace.as_deref().unwrap_or("-"), self.name.as_deref().unwrap_or("-"))
+    }
+}
+
 /// One rule's finding about one change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Signal {
@@ -76,6 +83,18 @@ pub enum IdentityStatus {
 }
 
 impl IdentityStatus {
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kubernetes => "kubernetes",
+            Self::Resolved => "resolved",
+            Self::SessionOnly => "session_only",
+            Self::Pending => "pending",
+            Self::Unresolved => "unresolved",
+            Self::Inferred => "inferred",
+        }
+    }
+
     /// The status an actor has on its own, before any wait.
     pub fn of(actor: &Actor, generic_session: bool) -> Self {
         if actor.originating_principal.is_some() {
@@ -328,17 +347,6 @@ fn distinct_rules(signals: &[Signal]) -> Vec<RuleId> {
     out
 }
 
-fn identity_word(status: IdentityStatus) -> &'static str {
-    match status {
-        IdentityStatus::Kubernetes => "kubernetes",
-        IdentityStatus::Resolved => "resolved",
-        IdentityStatus::SessionOnly => "session_only",
-        IdentityStatus::Pending => "pending",
-        IdentityStatus::Unresolved => "unresolved",
-        IdentityStatus::Inferred => "inferred",
-    }
-}
-
 /// The id of an incident's alert: derived from the cluster, the actor's
 /// credentials and the first signal, never from the clock, and not from what
 /// CloudTrail says later.
@@ -394,6 +402,14 @@ impl Alert {
         self.signals
             .iter()
             .any(|o| o.rule == signal.rule && o.audit_id == signal.audit_id && o.resource == signal.resource)
+    }
+
+    /// The namespaces of the objects it is about, each once, sorted.
+    pub fn namespaces(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.resources.iter().filter_map(|r| r.namespace.as_deref()).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// True if the signals the alert does not hold yet fit in it, within
@@ -534,8 +550,7 @@ impl Alert {
                 out.push_str(&format!(", {label} {}", e(v)));
             }
         }
-        let status = serde_json::to_value(self.identity_status).ok();
-        out.push_str(&format!(" [identity {}]\n", status.as_ref().and_then(|v| v.as_str()).unwrap_or("")));
+        out.push_str(&format!(" [identity {}]\n", self.identity_status.as_str()));
         for p in &a.possible_origins {
             out.push_str(&format!("  possibly: {} ({})\n", e(&p.principal), e(&p.via)));
         }
@@ -547,15 +562,12 @@ impl Alert {
         }
         let new = &self.signals[shown.min(self.signals.len())..];
         for s in new {
-            let r = &s.resource;
-            let object =
-                format!("{} {}/{}", r.kind, r.namespace.as_deref().unwrap_or("-"), r.name.as_deref().unwrap_or("-"));
             out.push_str(&format!(
                 "  - {} {} [{}] {}: {}\n",
                 s.time.format("%Y-%m-%dT%H:%M:%SZ"),
                 s.rule,
                 s.severity,
-                e(&object),
+                e(&s.resource.to_string()),
                 e(&s.summary)
             ));
         }
@@ -581,7 +593,7 @@ impl Alert {
     pub fn to_chat(&self) -> Value {
         let e = |s: &str| crate::text::escape_chat(s).into_owned();
         let mut lines =
-            vec![format!("*Actor:* {} [identity {}]", e(self.actor.display()), identity_word(self.identity_status))];
+            vec![format!("*Actor:* {} [identity {}]", e(self.actor.display()), self.identity_status.as_str())];
         for s in self.signals.iter().rev().take(10).rev() {
             let r = &s.resource;
             lines.push(format!(
@@ -597,7 +609,8 @@ impl Alert {
             lines.push(format!("(+{} earlier signals in the alert)", self.signals.len() - 10));
         }
         lines.push(format!("*Status:* {}", self.status.as_str()));
-        let next: Vec<String> = distinct_rules(&self.signals).iter().map(|r| format!("{r}: {}", r.runbook())).collect();
+        let rules = distinct_rules(&self.signals);
+        let next: Vec<String> = rules.iter().map(|r| format!("{r}: {}", r.runbook())).collect();
         serde_json::json!({
             "version": "1.0",
             "source": "custom",
@@ -607,7 +620,7 @@ impl Alert {
                 "title": format!("[{}] {}", self.severity.as_str().to_uppercase(), e(&self.title)),
                 "description": lines.join("\n"),
                 "nextSteps": next,
-                "keywords": distinct_rules(&self.signals).iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "keywords": rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
             },
             "metadata": {
                 "threadId": self.alert_id,
@@ -621,5 +634,24 @@ impl Alert {
                 },
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_status_names_are_their_serialized_names() {
+        use IdentityStatus::*;
+        for s in [Kubernetes, Resolved, SessionOnly, Pending, Unresolved, Inferred] {
+            assert_eq!(serde_json::to_value(s).ok(), Some(Value::from(s.as_str())));
+        }
+    }
+
+    #[test]
+    fn a_resource_reads_kind_namespace_and_name() {
+        let r = Resource { kind: "ingresses".into(), namespace: Some("shop".into()), name: None };
+        assert_eq!(r.to_string(), "ingresses shop/-");
     }
 }

@@ -129,8 +129,3 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         Ok(actor)
     }
 }
-
-/// `kind namespace/name`, for summaries.
-pub(super) fn object_text(r: &Resource) -> String {
-    format!("{} {}/{}", r.kind, r.namespace.as_deref().unwrap_or("-"), r.name.as_deref().unwrap_or("-"))
-}

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::assess::Assessment;
-use super::context::{EventContext, object_text};
+use super::context::EventContext;
 use super::judge::Verdict;
 use super::{Engine, EngineError};
 use crate::actor::Actor;
@@ -53,7 +53,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         let event = &ctx.record.event;
         let finding = Finding::new(
             RuleId::Denied,
-            format!("{} of {} refused by authorization", event.verb, object_text(&ctx.resource)),
+            format!("{} of {} refused by authorization", event.verb, ctx.resource),
             &json!({"verb": event.verb, "status": event.response_status}),
         );
         let mut signals: Vec<Signal> =

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::Engine;
 use super::assess::Assessment;
-use super::context::{EventContext, object_text};
+use super::context::EventContext;
 use crate::alert::IdentityStatus;
 use crate::keys;
 use crate::pattern::Usual;
@@ -78,7 +78,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 &json!({"actor": ctx.actor.stable_name(), "cluster_learned_since": learning_since}),
             ));
         }
-        let object = object_text(&ctx.resource);
+        let object = ctx.resource.to_string();
         if !window_ok {
             let why = match &window {
                 WindowVerdict::NoneConfigured => "far outside the actor's usual hours".to_owned(),
