@@ -53,6 +53,7 @@ struct Patterns {
     resource_key: memmem::Finder<'static>,
     subresource_key: memmem::Finder<'static>,
     object_ref_key: memmem::Finder<'static>,
+    /// Values, each followed by its closing quote (so a prefix is a whole value).
     verbs: Vec<Vec<u8>>,
     resources: Vec<Vec<u8>>,
     access_subresources: Vec<Vec<u8>>,
@@ -70,29 +71,31 @@ impl Patterns {
 
     fn new(escaped: bool) -> Self {
         let quote: &'static [u8] = if escaped { b"\\\"" } else { b"\"" };
-        let quoted = |s: &str| [quote, s.as_bytes(), quote].concat();
-        let leak = |v: Vec<u8>| json_finder(&v);
+        let key = |s: &str| json_finder(&[quote, s.as_bytes(), quote].concat());
+        let value = |s: &str| [s.as_bytes(), quote].concat();
         Self {
-            verb_key: leak(quoted("verb")),
-            resource_key: leak(quoted("resource")),
-            subresource_key: leak(quoted("subresource")),
-            object_ref_key: leak(quoted("objectRef")),
-            verbs: Verb::WRITES.iter().map(|v| quoted(v.as_str())).collect(),
-            resources: Kind::ALL.iter().map(|k| quoted(k.resource())).collect(),
-            access_subresources: POD_ACCESS.iter().chain(&["token"]).map(|s| quoted(s)).collect(),
+            verb_key: key("verb"),
+            resource_key: key("resource"),
+            subresource_key: key("subresource"),
+            object_ref_key: key("objectRef"),
+            verbs: Verb::WRITES.iter().map(|v| value(v.as_str())).collect(),
+            resources: Kind::ALL.iter().map(|k| value(k.resource())).collect(),
+            access_subresources: POD_ACCESS.iter().chain(&["token"]).map(|s| value(s)).collect(),
             unicode_escape: json_finder(b"\\u"),
             quote,
         }
     }
 
+    /// What follows `key` found at `at`: a string value, from just past its
+    /// opening quote, if `:` and a quote follow the key.
+    fn string_after<'b>(&self, bytes: &'b [u8], key: &memmem::Finder<'_>, at: usize) -> Option<&'b [u8]> {
+        trim_ws(trim_ws(&bytes[at + key.needle().len()..]).strip_prefix(b":")?).strip_prefix(self.quote)
+    }
+
     /// True if some occurrence of `key` is followed by `:` and one of `values`.
     fn key_has_value(&self, bytes: &[u8], key: &memmem::Finder<'_>, values: &[Vec<u8>]) -> bool {
-        let key_len = key.needle().len();
-        key.find_iter(bytes).any(|at| {
-            let Some(after_colon) = trim_ws(&bytes[at + key_len..]).strip_prefix(b":") else { return false };
-            let value = trim_ws(after_colon);
-            value.starts_with(self.quote) && values.iter().any(|v| value.starts_with(v))
-        })
+        key.find_iter(bytes)
+            .any(|at| self.string_after(bytes, key, at).is_some_and(|v| values.iter().any(|x| v.starts_with(x))))
     }
 }
 
@@ -168,13 +171,10 @@ pub fn other_subresource(bytes: &[u8], escaped: bool) -> bool {
     let Some(object) = rest.strip_prefix(b":").map(trim_ws).and_then(|r| r.strip_prefix(b"{")) else { return false };
     let object = &object[..memchr::memchr(b'}', object).unwrap_or(object.len())];
     let Some(key) = p.subresource_key.find(object) else { return false };
-    let Some(value) = trim_ws(&object[key + p.subresource_key.needle().len()..]).strip_prefix(b":") else {
-        return false;
-    };
-    let Some(value) = trim_ws(value).strip_prefix(p.quote) else { return false };
-    let Some(end) = memmem::find(value, p.quote) else { return false };
-    let value = &value[..end];
-    !value.is_empty() && !p.access_subresources.iter().any(|a| &a[p.quote.len()..a.len() - p.quote.len()] == value)
+    let Some(value) = p.string_after(object, &p.subresource_key, key) else { return false };
+    // Closed within the objectRef, not empty, and not one of the access ones.
+    memmem::find(value, p.quote).is_some_and(|end| end > 0)
+        && !p.access_subresources.iter().any(|a| value.starts_with(a))
 }
 
 /// The few fields [`judge`] needs, borrowed where the JSON allows.
