@@ -11,10 +11,12 @@
 //! the escaped message, and only candidates are unescaped and parsed.
 //! Anything not in this exact layout is left to the general parser.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use memchr::memmem::Finder;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// The envelope's fields other than its log events.
 #[derive(Debug, Default, Deserialize)]
@@ -38,7 +40,7 @@ pub(crate) struct Header {
 /// message as it lies in the envelope (a JSON string literal, or an object).
 #[derive(Debug)]
 pub(crate) struct Entry<'a> {
-    pub id: Option<&'a str>,
+    pub id: Option<Cow<'a, str>>,
     pub timestamp: Option<i64>,
     pub message: &'a [u8],
 }
@@ -64,6 +66,41 @@ pub(crate) fn is_one(bytes: &[u8]) -> bool {
     bytes.starts_with(b"{\"")
         && bytes.ends_with(b"}")
         && finder.find(bytes).is_some_and(|at| finder.find(&bytes[at + MESSAGE_TYPE.len()..]).is_none())
+}
+
+/// An envelope in any layout, parsed whole: log messages left as raw JSON.
+#[derive(Deserialize)]
+struct Whole<'a> {
+    #[serde(flatten)]
+    header: Header,
+    #[serde(borrow, default, rename = "logEvents")]
+    log_events: Vec<LogEvent<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LogEvent<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    /// Milliseconds since the epoch, set by the producer of the log event.
+    #[serde(default)]
+    timestamp: Option<i64>,
+    #[serde(borrow)]
+    message: &'a RawValue,
+}
+
+/// The header and log events of an envelope: split where it is in
+/// CloudWatch's layout, parsed whole otherwise.
+pub(crate) fn parse(bytes: &[u8]) -> Result<(Header, Vec<Entry<'_>>), serde_json::Error> {
+    if let Some(split) = split(bytes) {
+        return Ok(split);
+    }
+    let whole: Whole<'_> = serde_json::from_slice(bytes)?;
+    let entries = whole
+        .log_events
+        .into_iter()
+        .map(|e| Entry { id: e.id, timestamp: e.timestamp, message: e.message.get().as_bytes() })
+        .collect();
+    Ok((whole.header, entries))
 }
 
 /// Splits an envelope in CloudWatch's layout into its header and log
@@ -96,7 +133,7 @@ pub(crate) fn split(bytes: &[u8]) -> Option<(Header, Vec<Entry<'_>>)> {
         match between().find(rest) {
             Some(close) => {
                 entries.push(Entry {
-                    id: Some(id),
+                    id: Some(Cow::Borrowed(id)),
                     timestamp: Some(timestamp),
                     message: &bytes[open..open + close + 2],
                 });
@@ -108,7 +145,11 @@ pub(crate) fn split(bytes: &[u8]) -> Option<(Header, Vec<Entry<'_>>)> {
                 if close < open + 1 {
                     return None;
                 }
-                entries.push(Entry { id: Some(id), timestamp: Some(timestamp), message: &bytes[open..=close] });
+                entries.push(Entry {
+                    id: Some(Cow::Borrowed(id)),
+                    timestamp: Some(timestamp),
+                    message: &bytes[open..=close],
+                });
                 return Some((header, entries));
             }
         }
@@ -155,7 +196,7 @@ mod tests {
         assert_eq!(header.log_group.as_deref(), Some("/aws/eks/prod/cluster"));
         let got: Vec<String> = entries.iter().map(|x| String::from_utf8_lossy(x.message).into_owned()).collect();
         assert_eq!(got, parsed(&e));
-        assert_eq!(entries[1].id, Some("37901"));
+        assert_eq!(entries[1].id.as_deref(), Some("37901"));
         assert_eq!(entries[4].timestamp, Some(1_714_557_600_004));
     }
 

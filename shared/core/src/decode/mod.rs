@@ -368,33 +368,6 @@ struct Decoder<'a> {
     source_failure: Option<&'a SourceFailure>,
 }
 
-/// A CloudWatch Logs subscription envelope, log messages left as raw JSON strings.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    message_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    owner: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    log_group: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    log_stream: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    log_events: Vec<LogEvent<'a>>,
-}
-
-#[derive(Deserialize)]
-struct LogEvent<'a> {
-    #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
-    /// Milliseconds since the epoch, set by the producer of the log event.
-    #[serde(default)]
-    timestamp: Option<i64>,
-    #[serde(borrow)]
-    message: &'a RawValue,
-}
-
 /// Where one candidate record was delivered from, as the framing says.
 #[derive(Clone, Copy, Default)]
 struct Delivery<'a> {
@@ -695,33 +668,9 @@ impl<'a> Decoder<'a> {
     }
 
     fn envelope(&mut self, location: &Location, bytes: &[u8]) {
-        let parsed: Envelope<'_>;
-        let (header, entries) = match envelope::split(bytes) {
-            Some(split) => split,
-            // Not in CloudWatch's own layout: the general parser.
-            None => {
-                parsed = match serde_json::from_slice(bytes) {
-                    Ok(envelope) => envelope,
-                    Err(e) => return self.fail(location.clone(), ErrorKind::Json(e), false, Some(bytes)),
-                };
-                let owned = |v: &Option<Cow<'_, str>>| v.as_deref().map(str::to_owned);
-                let header = envelope::Header {
-                    message_type: owned(&parsed.message_type),
-                    owner: owned(&parsed.owner),
-                    log_group: owned(&parsed.log_group),
-                    log_stream: owned(&parsed.log_stream),
-                };
-                let entries = parsed
-                    .log_events
-                    .iter()
-                    .map(|e| envelope::Entry {
-                        id: e.id.as_deref(),
-                        timestamp: e.timestamp,
-                        message: e.message.get().as_bytes(),
-                    })
-                    .collect();
-                (header, entries)
-            }
+        let (header, entries) = match envelope::parse(bytes) {
+            Ok(parsed) => parsed,
+            Err(e) => return self.fail(location.clone(), ErrorKind::Json(e), false, Some(bytes)),
         };
         if header.message_type.as_deref() == Some("CONTROL_MESSAGE") {
             return self.skip(SkipReason::ControlMessage, &|| location.clone());
@@ -735,13 +684,13 @@ impl<'a> Decoder<'a> {
         for (i, log_event) in entries.iter().enumerate() {
             let raw = log_event.message;
             // Where a person finds it again: the log stream and the log event's id.
-            let at = || match (&source.log_group, &source.log_stream, log_event.id) {
+            let at = || match (&source.log_group, &source.log_stream, &log_event.id) {
                 (Some(g), Some(s), Some(id)) => location.child(format_args!("logEvents[{i}] ({g} {s} id {id})")),
                 _ => location.child(format_args!("logEvents[{i}]")),
             };
             let delivery = Delivery {
                 source: Some(&source),
-                event_id: log_event.id,
+                event_id: log_event.id.as_deref(),
                 at: log_event.timestamp.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
             };
             match raw.first() {
@@ -806,11 +755,13 @@ impl<'a> Decoder<'a> {
             // Plain log text (a Lambda's own log lines, a health message).
             return self.skip(SkipReason::NotAuditEvent, at);
         }
-        if bytes.ends_with(end) && !filter::prefilter(bytes, escaped) {
-            return self.skip(SkipReason::NotRelevant, at);
-        }
-        if bytes.ends_with(end) && filter::other_subresource(bytes, escaped) {
-            return self.skip(SkipReason::StatusSubresource, at);
+        if bytes.ends_with(end) {
+            if !filter::prefilter(bytes, escaped) {
+                return self.skip(SkipReason::NotRelevant, at);
+            }
+            if filter::other_subresource(bytes, escaped) {
+                return self.skip(SkipReason::StatusSubresource, at);
+            }
         }
         let json = match unescape(bytes, escaped) {
             Ok(json) => json,
