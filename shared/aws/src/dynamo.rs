@@ -175,14 +175,21 @@ impl DynamoStore {
             format!("{table}|{}", parts.join("|"))
         }
         let mut out: Vec<Option<Record>> = vec![None; keys.len()];
+        // A key asked for again in the same batch takes the first one's answer.
+        let mut again: Vec<(usize, usize)> = Vec::new();
         for (chunk_at, chunk) in keys.chunks(100).enumerate() {
             let mut wanted: HashMap<String, usize> = HashMap::new();
             let mut request: HashMap<String, Vec<Item>> = HashMap::new();
             for (i, (space, key)) in chunk.iter().enumerate() {
                 let item = self.key(*space, key);
-                if let std::collections::hash_map::Entry::Vacant(slot) = wanted.entry(id(self.table(*space), &item)) {
-                    slot.insert(chunk_at * 100 + i);
-                    request.entry(self.table(*space).to_owned()).or_default().push(item);
+                match wanted.entry(id(self.table(*space), &item)) {
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(chunk_at * 100 + i);
+                        request.entry(self.table(*space).to_owned()).or_default().push(item);
+                    }
+                    std::collections::hash_map::Entry::Occupied(first) => {
+                        again.push((chunk_at * 100 + i, *first.get()))
+                    }
                 }
             }
             let mut pending: HashMap<String, KeysAndAttributes> = HashMap::new();
@@ -229,13 +236,8 @@ impl DynamoStore {
                 }
             }
         }
-        // Keys asked for twice share the first one's answer.
-        for (i, (space, key)) in keys.iter().enumerate() {
-            if out[i].is_none()
-                && let Some(first) = keys[..i].iter().position(|k| k.0 == *space && k.1 == *key)
-            {
-                out[i] = out[first].clone();
-            }
+        for (i, first) in again {
+            out[i] = out[first].clone();
         }
         Ok(out)
     }
@@ -254,7 +256,7 @@ impl DynamoStore {
         // absent, TTL deletion lagging or not): one round trip, no read.
         // `Any` still counts versions up: it reads the current one and
         // writes on the condition that it did not change in between.
-        let key_attr = if space == Space::Alert || self.history(space).is_some() { "alert_id" } else { "pk" };
+        let key_attr = self.key_names(self.table(space))[0];
         let now_ms = n(now.timestamp_millis());
         let (version, condition, values) = match expect {
             Expect::Absent => (1, format!("attribute_not_exists({key_attr}) OR #e <= :now"), vec![(":now", now_ms)]),
