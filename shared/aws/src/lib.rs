@@ -26,7 +26,7 @@ mod sns;
 pub use dynamo::{DynamoStore, OUTBOX_INDEX};
 pub use evidence::EvidenceBucket;
 pub use s3::{ObjectReader, ObjectVersion, Opened, open_object};
-pub use sns::{SnsSink, message_attributes, shorten};
+pub use sns::{SnsSink, message_attributes};
 
 /// Who the SDK's credentials belong to: the caller's ARN, from STS
 /// `GetCallerIdentity` (an assumed-role session names its session).

@@ -79,11 +79,8 @@ pub fn message(alert: &Alert, alerts_table: &str) -> String {
     }
 }
 
-/// The message body: the alert, shortened if it would not fit.
-pub fn shorten(alert: &Alert, alerts_table: &str) -> String {
-    shorten_to(alert, alerts_table, BUDGET)
-}
-
+/// The alert JSON within `budget` bytes: whole if it fits, else without
+/// evidence and with a pointer to its item in the alerts table.
 fn shorten_to(alert: &Alert, alerts_table: &str, budget: usize) -> String {
     let full = serde_json::to_string(alert).unwrap_or_default();
     if full.len() <= budget {
@@ -208,13 +205,13 @@ mod tests {
     #[test]
     fn a_small_alert_is_sent_whole() {
         let a = alert(100, 2);
-        assert_eq!(shorten(&a, "alerts"), serde_json::to_string(&a).unwrap());
+        assert_eq!(shorten_to(&a, "alerts", BUDGET), serde_json::to_string(&a).unwrap());
     }
 
     #[test]
     fn an_alert_over_the_limit_is_shortened_with_a_pointer_never_dropped() {
         let a = alert(200 * 1024, 3);
-        let body = shorten(&a, "alerts-table");
+        let body = shorten_to(&a, "alerts-table", BUDGET);
         assert!(body.len() <= BUDGET, "{}", body.len());
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["alert_id"], a.alert_id);
@@ -224,7 +221,7 @@ mod tests {
         assert_eq!(v["signals"][0]["evidence"], json!({"omitted": true}));
         // So many signals that even without evidence they do not fit: the newest are kept.
         let many = alert(10, 6000);
-        let v: Value = serde_json::from_str(&shorten(&many, "t")).unwrap();
+        let v: Value = serde_json::from_str(&shorten_to(&many, "t", BUDGET)).unwrap();
         let kept = v["signals"].as_array().unwrap();
         assert!(kept.len() < 6000 && !kept.is_empty());
         assert_eq!(kept.last().unwrap()["audit_id"], "a5999");
