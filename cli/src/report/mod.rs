@@ -49,14 +49,7 @@ fn read(input: &str, data: &mut Data) -> Result<()> {
     }
     let path = Path::new(input);
     if path.is_dir() {
-        let mut items = export::Items::default();
-        export::read(&export::Dir(path.to_path_buf()), &mut items)?;
-        if items.exports == 0 {
-            bail!("{input}: no DynamoDB export (no manifest-summary.json) under it");
-        }
-        data.problems.extend(items.problems);
-        data.add_items(items.items.into_values());
-        return Ok(());
+        return read_exports(&export::Dir(path.to_path_buf()), data);
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {input}"))?;
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -64,6 +57,18 @@ fn read(input: &str, data: &mut Data) -> Result<()> {
             .with_context(|| format!("{input}:{}: not an alert (sentinel replay --format json)", n + 1))?;
         data.add_revision(alert);
     }
+    Ok(())
+}
+
+/// Reads every table export under `tree` into `data`.
+fn read_exports(tree: &dyn export::Tree, data: &mut Data) -> Result<()> {
+    let mut items = export::Items::default();
+    export::read(tree, &mut items)?;
+    if items.exports == 0 {
+        bail!("{}: no DynamoDB export (no manifest-summary.json) under it", tree.name());
+    }
+    data.problems.extend(items.problems);
+    data.add_items(items.items.into_values());
     Ok(())
 }
 
@@ -79,14 +84,7 @@ fn read_s3(location: &str, data: &mut Data) -> Result<()> {
         prefix: prefix.trim_end_matches('/').to_owned(),
         rt,
     };
-    let mut items = export::Items::default();
-    export::read(&tree, &mut items)?;
-    if items.exports == 0 {
-        bail!("s3://{location}: no DynamoDB export (no manifest-summary.json) under it");
-    }
-    data.problems.extend(items.problems);
-    data.add_items(items.items.into_values());
-    Ok(())
+    read_exports(&tree, data)
 }
 
 #[cfg(not(feature = "aws"))]
