@@ -453,11 +453,6 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
         Self { inner, seen: std::cell::RefCell::default() }
     }
 
-    /// The store behind.
-    pub fn inner(&self) -> &'a S {
-        self.inner
-    }
-
     /// Forgets everything read and written.
     pub fn forget(&self) {
         self.seen.borrow_mut().clear();

@@ -13,6 +13,17 @@ use crate::store::{Baselines, Space, Store, StoreError, Typed};
 /// Most hosts remembered per namespace (the most recently seen).
 const MAX_LEARNED_HOSTS: usize = 512;
 
+/// The baseline key of a Service in a namespace.
+pub(super) fn service_baseline(cluster: &str, namespace: &str, service: &str) -> String {
+    ObjectKey {
+        cluster: cluster.to_owned(),
+        kind: crate::audit::Kind::Service,
+        namespace: namespace.to_owned(),
+        name: service.to_owned(),
+    }
+    .baseline()
+}
+
 impl<S: Store + ?Sized> Engine<'_, S> {
     /// The target of a Service of type ExternalName, if the service is one.
     pub(super) fn external_name(
@@ -22,13 +33,9 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         service: &str,
         time: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
-        let key = ObjectKey {
-            cluster: cluster.to_owned(),
-            kind: crate::audit::Kind::Service,
-            namespace: namespace.to_owned(),
-            name: service.to_owned(),
+        let Some(baseline) = self.store.baseline(&service_baseline(cluster, namespace, service), time)? else {
+            return Ok(None);
         };
-        let Some(baseline) = self.store.baseline(&key.baseline(), time)? else { return Ok(None) };
         Ok(match baseline.value.seen() {
             Some(ObjectState::Service { service_type: Some(t), external_name }) if t == "ExternalName" => {
                 Some(external_name.clone().unwrap_or_default())

@@ -4,9 +4,10 @@
 
 use super::Engine;
 use super::context::EventContext;
+use super::index::service_baseline;
 use crate::audit::Kind;
 use crate::ingress::{Backend, IngressState};
-use crate::keys::{self, ObjectKey};
+use crate::keys;
 use crate::store::{Space, Store, StoreError};
 
 impl<S: Store + ?Sized> Engine<'_, S> {
@@ -32,13 +33,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         {
             for backend in state.backends() {
                 if let Backend::Service { name, .. } = backend {
-                    let service = ObjectKey {
-                        cluster: cluster.to_owned(),
-                        kind: Kind::Service,
-                        namespace: namespace.to_owned(),
-                        name: name.clone(),
-                    };
-                    keys.push((Space::Baseline, service.baseline()));
+                    keys.push((Space::Baseline, service_baseline(cluster, namespace, name)));
                 }
             }
             keys.extend(state.hosts().flatten().map(|host| (Space::Index, keys::tls_host(cluster, host))));
