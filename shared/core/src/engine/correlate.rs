@@ -168,6 +168,8 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         // (a race processes the event again, from fresh reads): no second read.
         let expect = Expect::from_current(stored.as_ref().map(|i| i.version));
         let open = stored.filter(|i| time <= i.value.last_seen + window);
+        // An incident lasts a window past its last signal, and never expires as it is written.
+        let expiry = |last_seen: DateTime<Utc>| (last_seen + window).max(time + Duration::seconds(1));
         let last_seen = open.as_ref().map_or(time, |i| i.value.last_seen.max(time));
         let (held, current) = match open {
             Some(i) => {
@@ -193,8 +195,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             let start = held.len().saturating_sub(MAX_HELD);
             held.drain(..start);
             let incident = Incident { alert_id: None, last_seen, held };
-            let expires = (last_seen + window).max(time + Duration::seconds(1));
-            self.store.put_incident(&incident_key, &incident, expect, Some(expires), time)?;
+            self.store.put_incident(&incident_key, &incident, expect, Some(expiry(last_seen)), time)?;
             return Ok(None);
         }
         let (alert, record) = match current {
@@ -227,8 +228,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         };
         let incident =
             Incident { alert_id: Some(alert.alert_id.clone()), last_seen: alert.last_seen, held: Vec::new() };
-        let expires = (alert.last_seen + window).max(time + Duration::seconds(1));
-        self.store.put_incident(&incident_key, &incident, expect, Some(expires), time)?;
+        self.store.put_incident(&incident_key, &incident, expect, Some(expiry(alert.last_seen)), time)?;
         self.record_and_publish(&alert, record, time, sink)?;
         Ok(Some(alert.alert_id))
     }
