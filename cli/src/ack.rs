@@ -23,7 +23,7 @@ pub struct Args {
     /// The alert id (`isa-…`).
     alert_id: String,
     /// The new status: acknowledged, resolved, false-positive, accepted-risk (or open, to reopen).
-    #[arg(long, value_parser = parse_status)]
+    #[arg(long)]
     status: Status,
     /// Why.
     #[arg(long)]
@@ -40,10 +40,6 @@ pub struct Args {
     /// How to print the new revision.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
-}
-
-fn parse_status(s: &str) -> Result<Status, String> {
-    s.parse()
 }
 
 /// Prints the revision a local `ack` records.
