@@ -13,7 +13,7 @@ use sentinel_core::engine::Engine;
 use sentinel_core::fault::{Fault, FaultClass};
 use sentinel_core::policy::Policy;
 use sentinel_core::rules::RuleId;
-use sentinel_core::store::{Baselines, Expect, MemoryStore, Record, Space, Store, StoreError};
+use sentinel_core::store::{Baselines, Expect, MemoryStore, Put, Record, Space, Store, StoreError};
 use sentinel_tests::engine::*;
 use sentinel_tests::{envelope, envelope_from, samples_dir};
 use serde_json::{Value, json};
@@ -343,6 +343,13 @@ impl Store for Poisoned {
     }
     fn delete(&self, space: Space, key: &str) -> Result<(), StoreError> {
         self.inner.delete(space, key)
+    }
+    fn put_all(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError> {
+        if let Some(p) = puts.iter().find(|p| self.poison.get().is_some_and(|poison| p.key.contains(poison))) {
+            let fault = Fault::new(FaultClass::Throttled, format!("put {}", p.key), "throttled");
+            return Err(StoreError::Backend(fault));
+        }
+        self.inner.put_all(puts)
     }
 }
 

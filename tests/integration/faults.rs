@@ -269,10 +269,11 @@ fn every_fault_on_every_call_loses_no_alert_and_duplicates_only_whole_revisions(
     let final_ = [(Fault::AccessDenied, 1), (Fault::Missing, 1), (Fault::Latency(Duration::from_millis(1500)), 1)];
     let mut scenarios: Vec<(Trigger, &str, usize, Fault, usize)> = Vec::new();
     for (call, skip) in [
-        ("dynamodb:GetItem", 6),
-        ("dynamodb:BatchGetItem", 1),
-        ("dynamodb:PutItem", 5),
-        ("dynamodb:Query", 2),
+        ("dynamodb:GetItem", 2),
+        ("dynamodb:BatchGetItem", 3),
+        ("dynamodb:PutItem", 0),
+        ("dynamodb:TransactWriteItems", 3),
+        ("dynamodb:Query", 4),
         ("sns:Publish", 1),
         ("s3:PutObject", 1),
     ] {
@@ -284,7 +285,7 @@ fn every_fault_on_every_call_loses_no_alert_and_duplicates_only_whole_revisions(
         scenarios.push((Trigger::S3, "s3:GetObject", 0, fault.clone(), *times));
     }
     scenarios.push((Trigger::Subscription, "sns:Publish", 1, Fault::After(kill), 1));
-    scenarios.push((Trigger::Kinesis, "dynamodb:PutItem", 0, Fault::Throttled, 2));
+    scenarios.push((Trigger::Kinesis, "dynamodb:TransactWriteItems", 0, Fault::Throttled, 2));
     scenarios.push((Trigger::Kinesis, "sns:Publish", 0, Fault::Unavailable, 2));
 
     let mut rows = Vec::new();
@@ -317,7 +318,7 @@ fn every_fault_on_every_call_loses_no_alert_and_duplicates_only_whole_revisions(
         }
         let published: BTreeSet<&String> = outcome.messages.iter().map(|(a, _)| a).collect();
         assert_eq!(published.len(), outcome.alerts(), "{context}: a message for an alert the table lacks");
-        if trigger == Trigger::Kinesis && call == "dynamodb:PutItem" {
+        if trigger == Trigger::Kinesis && call == "dynamodb:TransactWriteItems" {
             // The first record failed: it and every later record of the shard,
             // among them the one touching the same Ingress, are retried.
             let first = errors.first().cloned().unwrap_or_default();

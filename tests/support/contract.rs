@@ -2,7 +2,7 @@
 //! store, the redb file store and the DynamoDB adapter run the same checks.
 
 use chrono::{DateTime, Duration, Utc};
-use sentinel_core::store::{Expect, Space, Store, StoreError};
+use sentinel_core::store::{Expect, GROUP_LIMIT, Put, Space, Store, StoreError};
 use serde_json::json;
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -19,6 +19,93 @@ pub fn store_contract(store: &dyn Store) {
     deletes(store);
     batched_reads(store);
     cached_reads(store);
+    groups(store);
+    reads_ahead(store);
+    held_writes(store);
+}
+
+fn put(space: Space, key: &str, value: serde_json::Value, expect: Expect, now: DateTime<Utc>) -> Put {
+    Put { space, key: key.to_owned(), value, expect, expires_at: None, now }
+}
+
+/// A group of writes across spaces (DynamoDB: across tables) is all or nothing.
+fn groups(store: &dyn Store) {
+    let now = t("2024-05-01T10:00:00Z");
+    store.put(Space::Incident, "g-inc", &json!(1), Expect::Absent, None, now).unwrap();
+    let group = [
+        put(Space::Incident, "g-inc", json!(2), Expect::Version(1), now),
+        put(Space::History, "g-alert|0000000001", json!({"revision": 1}), Expect::Absent, now),
+        put(Space::Alert, "g-alert", json!({"alert": 1}), Expect::Absent, now),
+    ];
+    assert_eq!(store.put_all(&group).unwrap(), [2, 1, 1]);
+    assert_eq!(store.get(Space::Alert, "g-alert", now).unwrap().map(|r| r.value), Some(json!({"alert": 1})));
+    // One stale condition: nothing of the group is written, and the conflict names its key.
+    let stale = [
+        put(Space::Incident, "g-inc", json!(3), Expect::Version(2), now),
+        put(Space::Baseline, "g-new", json!("new"), Expect::Absent, now),
+        put(Space::Alert, "g-alert", json!({"alert": 2}), Expect::Absent, now),
+    ];
+    match store.put_all(&stale) {
+        Err(StoreError::Conflict { key, .. }) => assert_eq!(key, "g-alert"),
+        other => panic!("a stale condition must conflict: {other:?}"),
+    }
+    assert_eq!(store.get(Space::Incident, "g-inc", now).unwrap().map(|r| r.version), Some(2), "nothing written");
+    assert_eq!(store.get(Space::Baseline, "g-new", now).unwrap(), None, "nothing written");
+    // More than one transaction's worth: applied in order, every put.
+    let many: Vec<Put> =
+        (0..GROUP_LIMIT + 5).map(|i| put(Space::Index, &format!("g{i}"), json!(i), Expect::Absent, now)).collect();
+    assert_eq!(store.put_all(&many).unwrap(), vec![1; GROUP_LIMIT + 5]);
+    assert_eq!(store.scan(Space::Index, "g", now).unwrap().len(), GROUP_LIMIT + 5);
+}
+
+/// Keys and prefix scans read in one step.
+fn reads_ahead(store: &dyn Store) {
+    let now = t("2024-05-01T10:00:00Z");
+    store.put(Space::Identity, "ra-key", &json!("id"), Expect::Absent, None, now).unwrap();
+    store.put(Space::Pending, "ra|1", &json!(1), Expect::Absent, None, now).unwrap();
+    store.put(Space::Pending, "ra|2", &json!(2), Expect::Absent, None, now).unwrap();
+    let keys = [(Space::Identity, "ra-key".to_owned()), (Space::Identity, "ra-none".to_owned())];
+    let read =
+        store.read_ahead(&keys, &[(Space::Pending, "ra|".to_owned()), (Space::Plan, "ra".to_owned())], now).unwrap();
+    assert_eq!(
+        read.records.iter().map(|r| r.as_ref().map(|r| r.value.clone())).collect::<Vec<_>>(),
+        [Some(json!("id")), None]
+    );
+    let scanned: Vec<Vec<String>> = read.scanned.iter().map(|s| s.iter().map(|(k, _)| k.clone()).collect()).collect();
+    assert_eq!(scanned, [vec!["ra|1".to_owned(), "ra|2".to_owned()], vec![]]);
+}
+
+/// Writes held by the engine's memory: seen by its reads at once, written
+/// as one group on flush, the conditions they were made with kept.
+fn held_writes(store: &dyn Store) {
+    use sentinel_core::store::Cached;
+    let now = t("2024-05-01T10:00:00Z");
+    store.put(Space::Baseline, "h", &json!(1), Expect::Absent, None, now).unwrap();
+    let cached = Cached::new(store);
+    cached.stage();
+    assert_eq!(cached.put(Space::Baseline, "h", &json!(2), Expect::Version(1), None, now).unwrap(), 2);
+    assert_eq!(cached.put(Space::Alert, "h-alert", &json!("a"), Expect::Absent, None, now).unwrap(), 1);
+    // Folded into the held write of its key: one write, the first condition.
+    assert_eq!(cached.put(Space::Baseline, "h", &json!(3), Expect::Version(2), None, now).unwrap(), 2);
+    let folded_stale = cached.put(Space::Baseline, "h", &json!(4), Expect::Version(1), None, now);
+    assert!(matches!(folded_stale, Err(StoreError::Conflict { .. })), "{folded_stale:?}");
+    assert_eq!(cached.get(Space::Baseline, "h", now).unwrap().map(|r| r.value), Some(json!(3)), "held, yet seen");
+    assert_eq!(store.get(Space::Baseline, "h", now).unwrap().map(|r| r.version), Some(1), "held, not written");
+    cached.flush().unwrap();
+    let written = store.get(Space::Baseline, "h", now).unwrap().unwrap();
+    assert_eq!((written.value, written.version), (json!(3), 2));
+    assert!(store.get(Space::Alert, "h-alert", now).unwrap().is_some());
+    // A writer behind the memory's back: the held group fails whole on flush.
+    cached.put(Space::Baseline, "h", &json!(5), Expect::Version(2), None, now).unwrap();
+    cached.put(Space::Baseline, "h-other", &json!(1), Expect::Absent, None, now).unwrap();
+    store.put(Space::Baseline, "h", &json!("theirs"), Expect::Version(2), None, now).unwrap();
+    assert!(matches!(cached.finish(), Err(StoreError::Conflict { .. })));
+    assert_eq!(store.get(Space::Baseline, "h", now).unwrap().map(|r| r.value), Some(json!("theirs")));
+    assert_eq!(store.get(Space::Baseline, "h-other", now).unwrap(), None);
+    // Not holding after finish: writes go through at once.
+    cached.forget();
+    cached.put(Space::Baseline, "h-now", &json!(1), Expect::Absent, None, now).unwrap();
+    assert!(store.get(Space::Baseline, "h-now", now).unwrap().is_some());
 }
 
 fn batched_reads(store: &dyn Store) {
@@ -49,7 +136,7 @@ fn cached_reads(store: &dyn Store) {
     use sentinel_core::store::Cached;
     let now = t("2024-05-01T10:00:00Z");
     let cached = Cached::new(store);
-    cached.prefetch(&[(Space::Baseline, "c".to_owned())], now).unwrap();
+    cached.prefetch(&[(Space::Baseline, "c".to_owned())], &[], now).unwrap();
     assert_eq!(cached.get(Space::Baseline, "c", now).unwrap(), None);
     // Written behind the memory's back: the memory keeps what it read until told to forget.
     store.put(Space::Baseline, "c", &json!(1), Expect::Absent, None, now).unwrap();

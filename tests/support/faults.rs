@@ -13,7 +13,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What goes wrong.
 #[derive(Clone)]
@@ -69,6 +69,8 @@ struct State {
     rules: Vec<Rule>,
     seen: BTreeMap<String, usize>,
     injected: Vec<String>,
+    /// Every call forwarded and answered: when the request was read, when the answer was written.
+    timeline: Vec<(String, Instant, Instant)>,
 }
 
 /// The proxy; it stops when dropped.
@@ -85,18 +87,20 @@ impl FaultProxy {
     pub fn start(upstream: u16) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let port = listener.local_addr().expect("an address").port();
-        listener.set_nonblocking(true).expect("non-blocking accept");
         let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (Arc::clone(&state), Arc::clone(&stop));
+        // A blocking accept: a connection opened for a concurrent call is
+        // served at once, so calls in flight together overlap on the wire
+        // too. Dropping the proxy wakes it with a connection of its own.
         let thread = std::thread::spawn(move || {
-            while !st.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        let s = Arc::clone(&s);
-                        std::thread::spawn(move || serve(client, upstream, &s));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            for client in listener.incoming() {
+                if st.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(client) = client {
+                    let s = Arc::clone(&s);
+                    std::thread::spawn(move || serve(client, upstream, &s));
                 }
             }
         });
@@ -124,6 +128,24 @@ impl FaultProxy {
         self.state.lock().expect("proxy state").seen.clone()
     }
 
+    /// The calls since the last script as round trips: calls in flight at
+    /// the same time are one round trip. In order of their start.
+    pub fn round_trips(&self) -> Vec<Vec<String>> {
+        let mut calls = self.state.lock().expect("proxy state").timeline.clone();
+        calls.sort_by_key(|(_, start, _)| *start);
+        let mut trips: Vec<(Vec<String>, Instant)> = Vec::new();
+        for (call, start, end) in calls {
+            match trips.last_mut() {
+                Some((names, until)) if start < *until => {
+                    names.push(call);
+                    *until = (*until).max(end);
+                }
+                _ => trips.push((vec![call], end)),
+            }
+        }
+        trips.into_iter().map(|(names, _)| names).collect()
+    }
+
     /// Every fault injected since the last script, as `call #n: fault`.
     pub fn injected(&self) -> Vec<String> {
         self.state.lock().expect("proxy state").injected.clone()
@@ -133,6 +155,7 @@ impl FaultProxy {
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -310,11 +333,22 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) {
             }
             fault
         };
+        let started = Instant::now();
         let result = match fault {
-            None => forward(&request, upstream).and_then(|r| r.write_to(&mut client, usize::MAX)),
+            None => {
+                let answered = forward(&request, upstream).and_then(|r| r.write_to(&mut client, usize::MAX));
+                if let Ok(mut s) = state.lock() {
+                    s.timeline.push((call.clone(), started, Instant::now()));
+                }
+                answered
+            }
             Some(Fault::Latency(d)) => {
                 std::thread::sleep(d);
-                forward(&request, upstream).and_then(|r| r.write_to(&mut client, usize::MAX))
+                let answered = forward(&request, upstream).and_then(|r| r.write_to(&mut client, usize::MAX));
+                if let Ok(mut s) = state.lock() {
+                    s.timeline.push((call.clone(), started, Instant::now()));
+                }
+                answered
             }
             Some(Fault::Truncate) => {
                 let _ = forward(&request, upstream).and_then(|r| r.write_to(&mut client, r.body.len() / 2));

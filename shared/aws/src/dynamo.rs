@@ -16,10 +16,11 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 use chrono::{DateTime, TimeZone, Utc};
 use sentinel_core::alert::AlertRecord;
-use sentinel_core::store::{Expect, Record, Space, Store, StoreError, next_version};
+use sentinel_core::store::{Expect, GROUP_LIMIT, Put, ReadAhead, Record, Space, Store, StoreError, next_version};
 use serde_json::Value;
 use tokio::runtime::Handle;
 
@@ -242,38 +243,51 @@ impl DynamoStore {
         Ok(out)
     }
 
-    async fn write(
+    /// The caller's expectation as a write's condition, and the version the
+    /// write will have. Expiry is judged as every store judges it (an item
+    /// past `expires_ms` is absent, TTL deletion lagging or not): no read.
+    /// `Any` still counts versions up: it reads the current one and writes
+    /// on the condition that it did not change in between.
+    async fn condition(
         &self,
         space: Space,
         key: &str,
-        value: &Value,
         expect: Expect,
-        expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        // The caller's expectation becomes the write's condition, expiry
-        // judged as every store judges it (an item past `expires_ms` is
-        // absent, TTL deletion lagging or not): one round trip, no read.
-        // `Any` still counts versions up: it reads the current one and
-        // writes on the condition that it did not change in between.
+    ) -> Result<(u64, Condition), StoreError> {
         let key_attr = self.key_names(self.table(space))[0];
         let now_ms = n(now.timestamp_millis());
-        let (version, condition, values) = match expect {
-            Expect::Absent => (1, format!("attribute_not_exists({key_attr}) OR #e <= :now"), vec![(":now", now_ms)]),
+        Ok(match expect {
+            Expect::Absent => {
+                (1, Condition::new(format!("attribute_not_exists({key_attr}) OR #e <= :now"), vec![(":now", now_ms)]))
+            }
             Expect::Version(v) => (
                 v + 1,
-                "#v = :v AND (attribute_not_exists(#e) OR #e > :now)".to_owned(),
-                vec![(":v", n(v)), (":now", now_ms)],
+                Condition::new(
+                    "#v = :v AND (attribute_not_exists(#e) OR #e > :now)".to_owned(),
+                    vec![(":v", n(v)), (":now", now_ms)],
+                ),
             ),
             Expect::Any => {
                 let current = self.read(space, key).await?;
                 let version = next_version(space, key, current.as_ref(), expect, now)?;
                 match &current {
-                    Some(c) => (version, "#v = :v".to_owned(), vec![(":v", n(c.version))]),
-                    None => (version, format!("attribute_not_exists({key_attr})"), vec![]),
+                    Some(c) => (version, Condition::new("#v = :v".to_owned(), vec![(":v", n(c.version))])),
+                    None => (version, Condition::new(format!("attribute_not_exists({key_attr})"), vec![])),
                 }
             }
-        };
+        })
+    }
+
+    /// The item written for a document, with the attributes reports filter on.
+    fn item(
+        &self,
+        space: Space,
+        key: &str,
+        value: &Value,
+        version: u64,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<Item, StoreError> {
         let mut item = self.key(space, key);
         let doc = serde_dynamo::to_attribute_value(value).map_err(|e| corrupt(space, key, e.to_string()))?;
         item.insert("doc".into(), doc);
@@ -288,16 +302,28 @@ impl DynamoStore {
         if self.history(space).is_some() {
             flatten_revision(value, &mut item);
         }
-        let mut put =
-            self.client.put_item().table_name(self.table(space)).set_item(Some(item)).condition_expression(&condition);
-        for (placeholder, attribute) in [("#v", "version"), ("#e", "expires_ms")] {
-            if condition.contains(placeholder) {
-                put = put.expression_attribute_names(placeholder, attribute);
-            }
-        }
-        for (placeholder, value) in values {
-            put = put.expression_attribute_values(placeholder, value);
-        }
+        Ok(item)
+    }
+
+    async fn write(
+        &self,
+        space: Space,
+        key: &str,
+        value: &Value,
+        expect: Expect,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let (version, condition) = self.condition(space, key, expect, now).await?;
+        let item = self.item(space, key, value, version, expires_at)?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(self.table(space))
+            .set_item(Some(item))
+            .condition_expression(&condition.expression)
+            .set_expression_attribute_names(condition.names())
+            .set_expression_attribute_values(condition.values());
         match put.send().await {
             Ok(_) => Ok(version),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
@@ -305,6 +331,171 @@ impl DynamoStore {
             }
             Err(e) => Err(backend("PutItem", self.table(space), e)),
         }
+    }
+
+    /// Writes a group with `TransactWriteItems`, every condition kept: all
+    /// or nothing. A cancelled transaction names the put whose condition
+    /// failed, or that another transaction held, as a conflict.
+    async fn write_group(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError> {
+        let mut versions = Vec::with_capacity(puts.len());
+        let mut items = Vec::with_capacity(puts.len());
+        for p in puts {
+            let (version, condition) = self.condition(p.space, &p.key, p.expect, p.now).await?;
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(self.table(p.space))
+                .set_item(Some(self.item(p.space, &p.key, &p.value, version, p.expires_at)?))
+                .condition_expression(&condition.expression)
+                .set_expression_attribute_names(condition.names())
+                .set_expression_attribute_values(condition.values())
+                .build()
+                .map_err(|e| corrupt(p.space, &p.key, e.to_string()))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+            versions.push(version);
+        }
+        let tables: Vec<&str> = {
+            let mut t: Vec<&str> = puts.iter().map(|p| self.table(p.space)).collect();
+            t.sort_unstable();
+            t.dedup();
+            t
+        };
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(versions),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                let reasons = match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => c.cancellation_reasons(),
+                    _ => &[],
+                };
+                let conflict = reasons
+                    .iter()
+                    .position(|r| matches!(r.code(), Some("ConditionalCheckFailed" | "TransactionConflict")));
+                match conflict.and_then(|i| puts.get(i)) {
+                    Some(p) => Err(StoreError::Conflict { space: p.space.as_str(), key: p.key.clone() }),
+                    None => Err(backend("TransactWriteItems", &tables.join(", "), SdkError::ServiceError(e))),
+                }
+            }
+            Err(e) => Err(backend("TransactWriteItems", &tables.join(", "), e)),
+        }
+    }
+
+    /// Scans one space's prefix (a query where the key allows), in key order.
+    async fn scan_prefix(
+        &self,
+        space: Space,
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, Record)>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = if let Some(table) = self.history(space) {
+                // One alert's revisions: its partition. Every revision: the table.
+                match prefix.strip_suffix('|') {
+                    Some(alert_id) => self
+                        .client
+                        .query()
+                        .table_name(table)
+                        .consistent_read(true)
+                        .key_condition_expression("alert_id = :id")
+                        .expression_attribute_values(":id", s(alert_id))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
+                        .map_err(|e| backend("Query", table, e))?,
+                    None => self
+                        .client
+                        .scan()
+                        .table_name(table)
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
+                        .map_err(|e| backend("Scan", table, e))?,
+                }
+            } else if space == Space::Alert {
+                self.client
+                    .scan()
+                    .table_name(&self.alerts_table)
+                    .consistent_read(true)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
+                    .map_err(|e| backend("Scan", &self.alerts_table, e))?
+            } else {
+                let mut q = self
+                    .client
+                    .query()
+                    .table_name(&self.state_table)
+                    .consistent_read(true)
+                    .expression_attribute_values(":pk", s(space.as_str()))
+                    .set_exclusive_start_key(start.take());
+                q = if prefix.is_empty() {
+                    q.key_condition_expression("pk = :pk")
+                } else {
+                    q.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                        .expression_attribute_values(":prefix", s(prefix))
+                };
+                q.send()
+                    .await
+                    .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
+                    .map_err(|e| backend("Query", &self.state_table, e))?
+            };
+            for item in &page.0 {
+                let key = if self.history(space).is_some() {
+                    match Self::history_key(item) {
+                        Some(k) => k,
+                        None => continue,
+                    }
+                } else {
+                    match item.get(if space == Space::Alert { "alert_id" } else { "sk" }) {
+                        Some(AttributeValue::S(k)) => k.clone(),
+                        _ => continue,
+                    }
+                };
+                if !key.starts_with(prefix) {
+                    continue;
+                }
+                let record = Self::record(space, &key, item)?;
+                if Self::live(&record, now) {
+                    out.push((key, record));
+                }
+            }
+            match page.1 {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+/// A write's condition expression and its placeholders.
+struct Condition {
+    expression: String,
+    values: Vec<(&'static str, AttributeValue)>,
+}
+
+impl Condition {
+    fn new(expression: String, values: Vec<(&'static str, AttributeValue)>) -> Self {
+        Self { expression, values }
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        let names: HashMap<String, String> = [("#v", "version"), ("#e", "expires_ms")]
+            .into_iter()
+            .filter(|(placeholder, _)| self.expression.contains(placeholder))
+            .map(|(p, a)| (p.to_owned(), a.to_owned()))
+            .collect();
+        (!names.is_empty()).then_some(names)
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        let values: HashMap<String, AttributeValue> =
+            self.values.iter().map(|(p, v)| ((*p).to_owned(), v.clone())).collect();
+        (!values.is_empty()).then_some(values)
     }
 }
 
@@ -409,92 +600,43 @@ impl Store for DynamoStore {
     }
 
     fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {
+        self.handle.block_on(self.scan_prefix(space, prefix, now))
+    }
+
+    fn read_ahead(
+        &self,
+        keys: &[(Space, String)],
+        scans: &[(Space, String)],
+        now: DateTime<Utc>,
+    ) -> Result<ReadAhead, StoreError> {
+        // The batch and the scans at the same time: one round trip.
+        let (records, scanned) = self.handle.block_on(async {
+            let scanned = async {
+                let mut out = Vec::with_capacity(scans.len());
+                for (space, prefix) in scans {
+                    out.push(self.scan_prefix(*space, prefix, now).await?);
+                }
+                Ok::<_, StoreError>(out)
+            };
+            let records = async { if keys.is_empty() { Ok(Vec::new()) } else { self.read_many(keys).await } };
+            tokio::join!(records, scanned)
+        });
+        let records = records?.into_iter().map(|r| r.filter(|r| Self::live(r, now))).collect();
+        Ok(ReadAhead { records, scanned: scanned? })
+    }
+
+    fn put_all(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError> {
         self.handle.block_on(async {
-            let mut out = Vec::new();
-            let mut start: Option<Item> = None;
-            loop {
-                let page = if let Some(table) = self.history(space) {
-                    // One alert's revisions: its partition. Every revision: the table.
-                    match prefix.strip_suffix('|') {
-                        Some(alert_id) => self
-                            .client
-                            .query()
-                            .table_name(table)
-                            .consistent_read(true)
-                            .key_condition_expression("alert_id = :id")
-                            .expression_attribute_values(":id", s(alert_id))
-                            .set_exclusive_start_key(start.take())
-                            .send()
-                            .await
-                            .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
-                            .map_err(|e| backend("Query", table, e))?,
-                        None => self
-                            .client
-                            .scan()
-                            .table_name(table)
-                            .consistent_read(true)
-                            .set_exclusive_start_key(start.take())
-                            .send()
-                            .await
-                            .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
-                            .map_err(|e| backend("Scan", table, e))?,
+            let mut versions = Vec::with_capacity(puts.len());
+            for part in puts.chunks(GROUP_LIMIT) {
+                versions.extend(match part {
+                    [one] => {
+                        vec![self.write(one.space, &one.key, &one.value, one.expect, one.expires_at, one.now).await?]
                     }
-                } else if space == Space::Alert {
-                    self.client
-                        .scan()
-                        .table_name(&self.alerts_table)
-                        .consistent_read(true)
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
-                        .map_err(|e| backend("Scan", &self.alerts_table, e))?
-                } else {
-                    let mut q = self
-                        .client
-                        .query()
-                        .table_name(&self.state_table)
-                        .consistent_read(true)
-                        .expression_attribute_values(":pk", s(space.as_str()))
-                        .set_exclusive_start_key(start.take());
-                    q = if prefix.is_empty() {
-                        q.key_condition_expression("pk = :pk")
-                    } else {
-                        q.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                            .expression_attribute_values(":prefix", s(prefix))
-                    };
-                    q.send()
-                        .await
-                        .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
-                        .map_err(|e| backend("Query", &self.state_table, e))?
-                };
-                for item in &page.0 {
-                    let key = if self.history(space).is_some() {
-                        match Self::history_key(item) {
-                            Some(k) => k,
-                            None => continue,
-                        }
-                    } else {
-                        match item.get(if space == Space::Alert { "alert_id" } else { "sk" }) {
-                            Some(AttributeValue::S(k)) => k.clone(),
-                            _ => continue,
-                        }
-                    };
-                    if !key.starts_with(prefix) {
-                        continue;
-                    }
-                    let record = Self::record(space, &key, item)?;
-                    if Self::live(&record, now) {
-                        out.push((key, record));
-                    }
-                }
-                match page.1 {
-                    Some(next) if !next.is_empty() => start = Some(next),
-                    _ => break,
-                }
+                    _ => self.write_group(part).await?,
+                });
             }
-            out.sort_by(|a, b| a.0.cmp(&b.0));
-            Ok(out)
+            Ok(versions)
         })
     }
 

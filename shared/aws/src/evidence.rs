@@ -25,6 +25,10 @@ impl EvidenceBucket {
     }
 
     fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), Fault> {
+        self.handle.block_on(self.send(key, body, content_type))
+    }
+
+    async fn send(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), Fault> {
         let request = self
             .client
             .put_object()
@@ -32,8 +36,9 @@ impl EvidenceBucket {
             .key(key)
             .content_type(content_type)
             .body(ByteStream::from(body));
-        self.handle
-            .block_on(request.send())
+        request
+            .send()
+            .await
             .map(|_| ())
             .map_err(|e| crate::fault::from_sdk(format!("S3 PutObject s3://{}/{key}", self.bucket), e))
     }
@@ -48,8 +53,20 @@ impl EvidenceBucket {
         self.put(&keys::quarantined(&id, "json"), description, "application/json")
     }
 
-    /// Keeps the raw audit event behind an alert.
-    pub fn keep_event(&self, cluster: &str, audit_id: &str, raw: &[u8]) -> Result<(), Fault> {
-        self.put(&keys::kept_event(cluster, audit_id), raw.to_vec(), "application/json")
+    /// Keeps raw audit events behind alerts, by their keys
+    /// ([`keys::kept_event`]), one after another.
+    pub async fn keep_events(&self, events: Vec<(String, Vec<u8>)>) -> Result<(), Fault> {
+        for (key, raw) in events {
+            self.send(&key, raw, "application/json").await?;
+        }
+        Ok(())
+    }
+
+    /// [`EvidenceBucket::keep_events`], from a blocking thread.
+    pub fn keep_events_now(&self, events: Vec<(String, Vec<u8>)>) -> Result<(), Fault> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.handle.block_on(self.keep_events(events))
     }
 }

@@ -35,6 +35,7 @@ use sentinel_core::decode::{
 };
 use sentinel_core::engine::{Engine, RunFailures};
 use sentinel_core::fault::{Fault, FaultClass, chain};
+use sentinel_core::keys;
 use sentinel_core::store::{Quarantined, Sink};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -165,11 +166,21 @@ struct Outputs<'a> {
     sns: &'a SnsSink,
     evidence: &'a EvidenceBucket,
     quarantined: Vec<Failure>,
+    /// Events kept and not yet stored (by key): stored while the next
+    /// alert is published, or when the engine settles.
+    unsent: Vec<(String, Vec<u8>)>,
+}
+
+impl<'a> Outputs<'a> {
+    fn new(app: &'a App) -> Self {
+        Self { sns: &app.sns, evidence: &app.evidence, quarantined: Vec::new(), unsent: Vec::new() }
+    }
 }
 
 impl Sink for Outputs<'_> {
     fn publish(&mut self, alert: &Alert) -> Result<(), Fault> {
-        self.sns.publish(alert)
+        let unsent = std::mem::take(&mut self.unsent);
+        self.sns.publish_with(alert, self.evidence.keep_events(unsent))
     }
 
     fn quarantine(&mut self, record: &Quarantined<'_>) -> Result<(), Fault> {
@@ -180,7 +191,15 @@ impl Sink for Outputs<'_> {
     }
 
     fn keep_event(&mut self, cluster: &str, audit_id: &str, raw: &[u8]) -> Result<(), Fault> {
-        self.evidence.keep_event(cluster, audit_id, raw)
+        let key = keys::kept_event(cluster, audit_id);
+        // A retried event keeps its event again: one object, one write.
+        self.unsent.retain(|(k, _)| *k != key);
+        self.unsent.push((key, raw.to_vec()));
+        Ok(())
+    }
+
+    fn settle(&mut self) -> Result<(), Fault> {
+        self.evidence.keep_events_now(std::mem::take(&mut self.unsent))
     }
 }
 
@@ -265,7 +284,7 @@ impl<'a> Invocation<'a> {
             app,
             source,
             engine: Engine::new(&app.config.policy, &app.store),
-            outputs: Outputs { sns: &app.sns, evidence: &app.evidence, quarantined: Vec::new() },
+            outputs: Outputs::new(app),
             report: Report::default(),
             options: Options::default(),
             deadline,
@@ -301,7 +320,9 @@ impl<'a> Invocation<'a> {
         let deadline = self.deadline;
         let mut keep_going = || time_left(deadline);
         let result = self.engine.run_while(&batch.audit, &batch.trail, &mut self.outputs, &mut keep_going);
-        result.map_err(|failures| run_error(what, &failures))
+        result.map_err(|failures| run_error(what, &failures))?;
+        // The engine settles after every event; nothing kept is left behind.
+        self.outputs.settle().map_err(|f| HandlerError::from_fault(&f))
     }
 
     /// One S3 object: read at its version, decoded as it streams, judged.
@@ -439,18 +460,21 @@ impl<'a> Invocation<'a> {
         self.quarantine(&error)
     }
 
-    /// Settles waiting alerts, handles the event, and reports.
+    /// Handles the event, settles waiting alerts, and reports.
     fn process(mut self, raw: &str) -> Result<Report, HandlerError> {
         // A store that cannot answer the policy check cannot answer the
         // batch either: fail at once, and the whole delivery comes again.
         if let Err(e) = self.app.check_policy(&mut self.engine, &mut self.outputs) {
             self.errors.push(e);
         } else {
-            if let Err(e) = self.engine.tick(Utc::now(), &mut self.outputs) {
-                self.errors.push(HandlerError { class: e.class(), message: chain(&e) });
-            }
             if let Err(e) = self.handle(raw) {
                 self.errors.push(e);
+            }
+            // Then the deadlines due by the wall clock. The batch's events
+            // ticked by their own times already, the first one's look at the
+            // waiting alerts sent alongside its identity read.
+            if let Err(e) = self.engine.tick(Utc::now(), &mut self.outputs) {
+                self.errors.push(HandlerError { class: e.class(), message: chain(&e) });
             }
         }
         let stats = self.engine.stats().clone();
@@ -558,7 +582,7 @@ async fn invoke(app: Arc<App>, event: LambdaEvent<Box<RawValue>>, source: Source
 /// unpublished for more than a minute and fires the identity deadlines due.
 pub async fn sweep(app: Arc<App>, _event: LambdaEvent<Box<RawValue>>) -> Result<Value, HandlerError> {
     let swept = tokio::task::spawn_blocking(move || {
-        let mut outputs = Outputs { sns: &app.sns, evidence: &app.evidence, quarantined: Vec::new() };
+        let mut outputs = Outputs::new(&app);
         let mut engine = Engine::new(&app.config.policy, &app.store);
         let swept = app.check_policy(&mut engine, &mut outputs).and_then(|()| {
             engine.sweep(Utc::now(), &mut outputs).map_err(|e| HandlerError { class: e.class(), message: chain(&e) })

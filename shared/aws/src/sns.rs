@@ -156,6 +156,17 @@ fn subject(alert: &Alert) -> String {
 impl SnsSink {
     /// Publishes one alert revision. Call from a blocking thread.
     pub fn publish(&self, alert: &Alert) -> Result<(), Fault> {
+        self.publish_with(alert, async { Ok(()) })
+    }
+
+    /// Publishes one alert revision while `alongside` runs (one round trip
+    /// for both); fails if either fails. Call from a blocking thread.
+    pub fn publish_with(&self, alert: &Alert, alongside: impl Future<Output = Result<(), Fault>>) -> Result<(), Fault> {
+        let (published, other) = self.handle.block_on(async { tokio::join!(self.send(alert), alongside) });
+        published.and(other)
+    }
+
+    async fn send(&self, alert: &Alert) -> Result<(), Fault> {
         let mut request = self
             .client
             .publish()
@@ -170,11 +181,11 @@ impl SnsSink {
             let operation = format!("SNS Publish of alert {} rev {} to {topic}", alert.alert_id, alert.revision);
             move |e| crate::fault::from_sdk(operation, e)
         };
-        self.handle.block_on(request.send()).map_err(failed(&self.topic_arn))?;
+        request.send().await.map_err(failed(&self.topic_arn))?;
         if let Some(chat) = &self.chat_topic_arn {
             // At most ten signals, each one bounded line: well inside the limit.
             let request = self.client.publish().topic_arn(chat).message(alert.to_chat().to_string());
-            self.handle.block_on(request.send()).map_err(failed(chat))?;
+            request.send().await.map_err(failed(chat))?;
         }
         Ok(())
     }

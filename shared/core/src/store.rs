@@ -13,7 +13,8 @@
 //! Expiry is judged against the time the caller passes, not the wall clock:
 //! a replay of last month's logs must see last month's state.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -107,6 +108,41 @@ impl Expect {
     }
 }
 
+/// One conditional write of a group ([`Store::put_all`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Put {
+    /// The space.
+    pub space: Space,
+    /// The key.
+    pub key: String,
+    /// The document.
+    pub value: Value,
+    /// The condition.
+    pub expect: Expect,
+    /// When the record stops existing, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The time the condition is judged at (an expired record is absent).
+    pub now: DateTime<Utc>,
+}
+
+impl Put {
+    /// A put of a typed document.
+    pub fn typed<T: Serialize>(
+        space: Space,
+        key: &str,
+        value: &T,
+        expect: Expect,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        Ok(Self { space, key: key.to_owned(), value: encode(space, key, value)?, expect, expires_at, now })
+    }
+}
+
+/// The most writes one group applies all or nothing: DynamoDB's
+/// `TransactWriteItems` bound. Larger groups are applied in order, in parts.
+pub const GROUP_LIMIT: usize = 100;
+
 /// What a store can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -156,10 +192,29 @@ pub trait Store {
     /// Removes a record (absent already is fine).
     fn delete(&self, space: Space, key: &str) -> Result<(), StoreError>;
 
+    /// Writes every put if every condition holds, none otherwise, returning
+    /// the new versions in order: one round trip where the backend has
+    /// transactions. At most one put per key. A group larger than
+    /// [`GROUP_LIMIT`] is applied in order in parts, each all or nothing.
+    fn put_all(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError>;
+
     /// Reads several keys, in order: one round trip where the backend can
     /// batch them, one read each otherwise.
     fn get_many(&self, keys: &[(Space, String)], now: DateTime<Utc>) -> Result<Vec<Option<Record>>, StoreError> {
         keys.iter().map(|(space, key)| self.get(*space, key, now)).collect()
+    }
+
+    /// Reads several keys and scans several prefixes: one round trip where
+    /// the backend can send them together, one call each otherwise.
+    fn read_ahead(
+        &self,
+        keys: &[(Space, String)],
+        scans: &[(Space, String)],
+        now: DateTime<Utc>,
+    ) -> Result<ReadAhead, StoreError> {
+        let records = self.get_many(keys, now)?;
+        let scanned = scans.iter().map(|(space, prefix)| self.scan(*space, prefix, now)).collect::<Result<_, _>>()?;
+        Ok(ReadAhead { records, scanned })
     }
 
     /// The ids of alerts whose latest revision is not published, recorded
@@ -176,6 +231,15 @@ pub trait Store {
             .map(|(key, _)| key)
             .collect())
     }
+}
+
+/// What [`Store::read_ahead`] read.
+#[derive(Clone, Debug, Default)]
+pub struct ReadAhead {
+    /// The records of the keys, in order.
+    pub records: Vec<Option<Record>>,
+    /// The live records under each prefix, in order.
+    pub scanned: Vec<Vec<(String, Record)>>,
 }
 
 /// A typed document with its version.
@@ -373,6 +437,13 @@ pub trait Sink {
     /// Keeps the raw audit event behind an alert, retrievable by its audit id
     /// (alerts carry only bounded evidence).
     fn keep_event(&mut self, cluster: &str, audit_id: &str, raw: &[u8]) -> Result<(), Fault>;
+
+    /// Waits until every event kept is stored. A sink may store kept events
+    /// while it publishes (one round trip for both); the engine settles
+    /// before it remembers a write, so no alert's evidence is left unstored.
+    fn settle(&mut self) -> Result<(), Fault> {
+        Ok(())
+    }
 }
 
 /// A record that could not be processed, as it is kept.
@@ -435,31 +506,72 @@ impl MemoryStore {
     }
 }
 
+/// The live records under a prefix, with their keys, in key order.
+type Scanned = Vec<(String, Record)>;
+
 /// A store that remembers what it read and wrote, for the processing of
-/// one event: the engine reads ahead in one batch ([`Cached::prefetch`])
+/// one event: the engine reads ahead in one step ([`Cached::prefetch`])
 /// what it will read one key at a time, and never reads a key twice.
-/// Writes go through at once; a write that fails forgets its key, so the
-/// next read asks the store. [`Cached::forget`] starts afresh (between
-/// events, and before an event is processed again after a conflict).
+///
+/// Writes go through at once, or, between [`Cached::stage`] and
+/// [`Cached::flush`], are held and then written as one group
+/// ([`Store::put_all`]): each with the condition it was made with, so a
+/// concurrent writer still makes the group fail as a whole. Reads see held
+/// writes. A write that fails forgets its keys, so the next read asks the
+/// store. [`Cached::forget`] starts afresh (between events, and before an
+/// event is processed again after a conflict).
 #[derive(Debug)]
 pub struct Cached<'a, S: ?Sized> {
     inner: &'a S,
-    seen: std::cell::RefCell<std::collections::HashMap<(Space, String), Option<Record>>>,
+    seen: RefCell<HashMap<(Space, String), Option<Record>>>,
+    /// Scans read ahead, by space and prefix (dropped on any write to the space).
+    scanned: RefCell<HashMap<(Space, String), Scanned>>,
+    /// `Some` while writes are held: the writes, in order.
+    staged: RefCell<Option<Vec<Put>>>,
 }
 
 impl<'a, S: Store + ?Sized> Cached<'a, S> {
     /// Nothing remembered yet.
     pub fn new(inner: &'a S) -> Self {
-        Self { inner, seen: std::cell::RefCell::default() }
+        Self { inner, seen: RefCell::default(), scanned: RefCell::default(), staged: RefCell::default() }
     }
 
-    /// Forgets everything read and written.
+    /// Forgets everything read, and drops writes held and not yet written.
     pub fn forget(&self) {
         self.seen.borrow_mut().clear();
+        self.scanned.borrow_mut().clear();
+        self.staged.borrow_mut().take();
     }
 
-    /// Reads `keys` not yet known, at once.
-    pub fn prefetch(&self, keys: &[(Space, String)], now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Holds writes from now on, until [`Cached::flush`].
+    pub fn stage(&self) {
+        self.staged.borrow_mut().get_or_insert_with(Vec::new);
+    }
+
+    /// Writes what is held as one group and keeps holding writes. Nothing
+    /// held: no call.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let puts = match self.staged.borrow_mut().as_mut() {
+            Some(held) if !held.is_empty() => std::mem::take(held),
+            _ => return Ok(()),
+        };
+        self.write_group(&puts).map(|_| ())
+    }
+
+    /// Writes what is held and stops holding writes.
+    pub fn finish(&self) -> Result<(), StoreError> {
+        let flushed = self.flush();
+        self.staged.borrow_mut().take();
+        flushed
+    }
+
+    /// Reads `keys` not yet known and scans `prefixes`, at once.
+    pub fn prefetch(
+        &self,
+        keys: &[(Space, String)],
+        prefixes: &[(Space, String)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let wanted: Vec<(Space, String)> = {
             let seen = self.seen.borrow();
             let mut wanted: Vec<(Space, String)> = keys.iter().filter(|k| !seen.contains_key(*k)).cloned().collect();
@@ -467,12 +579,81 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
             wanted.dedup();
             wanted
         };
-        if wanted.is_empty() {
+        let scans: Vec<(Space, String)> = {
+            let scanned = self.scanned.borrow();
+            prefixes.iter().filter(|p| !scanned.contains_key(*p)).cloned().collect()
+        };
+        if wanted.is_empty() && scans.is_empty() {
             return Ok(());
         }
-        let records = self.inner.get_many(&wanted, now)?;
-        self.seen.borrow_mut().extend(wanted.into_iter().zip(records));
+        let read = self.inner.read_ahead(&wanted, &scans, now)?;
+        self.seen.borrow_mut().extend(wanted.into_iter().zip(read.records));
+        self.scanned.borrow_mut().extend(scans.into_iter().zip(read.scanned));
         Ok(())
+    }
+
+    /// The group written; what it wrote is remembered, a failure forgets its keys.
+    fn write_group(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError> {
+        let written = self.inner.put_all(puts);
+        let mut seen = self.seen.borrow_mut();
+        for (i, p) in puts.iter().enumerate() {
+            let key = (p.space, p.key.clone());
+            match &written {
+                Ok(versions) => {
+                    let record = Record { value: p.value.clone(), version: versions[i], expires_at: p.expires_at };
+                    seen.insert(key, Some(record));
+                }
+                Err(_) => {
+                    seen.remove(&key);
+                }
+            }
+        }
+        written
+    }
+
+    /// Holds a write, or folds it into the held write of the same key, and
+    /// answers the version it will have. A write with no condition takes the
+    /// current version as its condition (read once, if not known).
+    fn hold(&self, mut put: Put) -> Result<u64, StoreError> {
+        self.scanned.borrow_mut().retain(|(space, _), _| *space != put.space);
+        let key = (put.space, put.key.clone());
+        let held_at =
+            self.staged.borrow().as_ref().and_then(|h| h.iter().position(|p| p.space == put.space && p.key == put.key));
+        let version = match held_at {
+            Some(i) => {
+                // The held write's record is the current one: the new write
+                // must expect it, and the group keeps the first condition.
+                let current = self.seen.borrow().get(&key).cloned().flatten();
+                let version = next_version(put.space, &put.key, current.as_ref(), put.expect, put.now)?;
+                let mut staged = self.staged.borrow_mut();
+                if let Some(held) = staged.as_mut().and_then(|h| h.get_mut(i)) {
+                    held.value = put.value.clone();
+                    held.expires_at = put.expires_at;
+                }
+                version - 1
+            }
+            None => {
+                if put.expect == Expect::Any {
+                    let current = self.get(put.space, &put.key, put.now)?;
+                    put.expect = Expect::from_current(current.map(|r| r.version));
+                }
+                let version = match put.expect {
+                    Expect::Version(v) => v + 1,
+                    Expect::Absent | Expect::Any => 1,
+                };
+                if let Some(held) = self.staged.borrow_mut().as_mut() {
+                    held.push(put.clone());
+                }
+                version
+            }
+        };
+        let record = Record { value: put.value, version, expires_at: put.expires_at };
+        self.seen.borrow_mut().insert(key, Some(record));
+        Ok(version)
+    }
+
+    fn holding(&self) -> bool {
+        self.staged.borrow().is_some()
     }
 }
 
@@ -495,14 +676,16 @@ impl<S: Store + ?Sized> Store for Cached<'_, S> {
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        let put = Put { space, key: key.to_owned(), value: value.clone(), expect, expires_at, now };
+        if self.holding() {
+            return self.hold(put);
+        }
+        self.scanned.borrow_mut().retain(|(s, _), _| *s != space);
         let written = self.inner.put(space, key, value, expect, expires_at, now);
         let mut seen = self.seen.borrow_mut();
         match &written {
             Ok(version) => {
-                seen.insert(
-                    (space, key.to_owned()),
-                    Some(Record { value: value.clone(), version: *version, expires_at }),
-                );
+                seen.insert((space, key.to_owned()), Some(Record { value: put.value, version: *version, expires_at }));
             }
             Err(_) => {
                 seen.remove(&(space, key.to_owned()));
@@ -511,18 +694,32 @@ impl<S: Store + ?Sized> Store for Cached<'_, S> {
         written
     }
 
+    fn put_all(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError> {
+        if self.holding() {
+            return puts.iter().map(|p| self.hold(p.clone())).collect();
+        }
+        self.scanned.borrow_mut().retain(|(s, _), _| !puts.iter().any(|p| p.space == *s));
+        self.write_group(puts)
+    }
+
     fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {
+        if let Some(known) = self.scanned.borrow().get(&(space, prefix.to_owned())) {
+            return Ok(known.iter().filter(|(_, r)| live(r, now)).cloned().collect());
+        }
         self.inner.scan(space, prefix, now)
     }
 
     fn delete(&self, space: Space, key: &str) -> Result<(), StoreError> {
+        // Deletes are not held: what is held goes first, keeping the order.
+        self.flush()?;
+        self.scanned.borrow_mut().retain(|(s, _), _| *s != space);
         let deleted = self.inner.delete(space, key);
         self.seen.borrow_mut().remove(&(space, key.to_owned()));
         deleted
     }
 
     fn get_many(&self, keys: &[(Space, String)], now: DateTime<Utc>) -> Result<Vec<Option<Record>>, StoreError> {
-        self.prefetch(keys, now)?;
+        self.prefetch(keys, &[], now)?;
         keys.iter().map(|(space, key)| self.get(*space, key, now)).collect()
     }
 
@@ -580,6 +777,20 @@ impl Store for MemoryStore {
     fn delete(&self, space: Space, key: &str) -> Result<(), StoreError> {
         self.lock()?.remove(&(space, key.to_owned()));
         Ok(())
+    }
+
+    fn put_all(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError> {
+        let mut records = self.lock()?;
+        // Every condition first: nothing is written unless all hold.
+        let versions = puts
+            .iter()
+            .map(|p| next_version(p.space, &p.key, records.get(&(p.space, p.key.clone())), p.expect, p.now))
+            .collect::<Result<Vec<u64>, StoreError>>()?;
+        for (p, version) in puts.iter().zip(&versions) {
+            let record = Record { value: p.value.clone(), version: *version, expires_at: p.expires_at };
+            records.insert((p.space, p.key.clone()), record);
+        }
+        Ok(versions)
     }
 
     fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {

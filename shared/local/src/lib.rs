@@ -22,7 +22,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sentinel_core::fault::{Fault, FaultClass};
-use sentinel_core::store::{Expect, Record, Space, Store, StoreError, next_version};
+use sentinel_core::store::{Expect, Put, Record, Space, Store, StoreError, next_version};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -132,6 +132,44 @@ impl Store for FileStore {
         };
         tx.commit().map_err(backend)?;
         Ok(version)
+    }
+
+    fn put_all(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError> {
+        // One write transaction: committed when every condition held, aborted otherwise.
+        let tx = self.db.begin_write().map_err(backend)?;
+        let written = (|| {
+            let mut table = tx.open_table(TABLE).map_err(backend)?;
+            let mut versions = Vec::with_capacity(puts.len());
+            for p in puts {
+                let k = full_key(p.space, &p.key);
+                let current = match table.get(k.as_str()).map_err(backend)? {
+                    Some(bytes) => Some(parse(p.space, &p.key, bytes.value())?),
+                    None => None,
+                };
+                let current =
+                    current.map(|s| Record { value: Value::Null, version: s.version, expires_at: s.expires_at });
+                let version = next_version(p.space, &p.key, current.as_ref(), p.expect, p.now)?;
+                let stored = Stored { value: p.value.clone(), version, expires_at: p.expires_at };
+                let bytes = serde_json::to_vec(&stored).map_err(|source| StoreError::Corrupt {
+                    space: p.space.as_str(),
+                    key: p.key.clone(),
+                    source,
+                })?;
+                table.insert(k.as_str(), bytes.as_slice()).map_err(backend)?;
+                versions.push(version);
+            }
+            Ok(versions)
+        })();
+        match written {
+            Ok(versions) => {
+                tx.commit().map_err(backend)?;
+                Ok(versions)
+            }
+            Err(e) => {
+                tx.abort().map_err(backend)?;
+                Err(e)
+            }
+        }
     }
 
     fn delete(&self, space: Space, key: &str) -> Result<(), StoreError> {

@@ -68,7 +68,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
     /// When an event happened: its own time; without one, its delivery's;
     /// without that, the time this run started. Never the epoch. The note
     /// says where a time that is not the event's own came from.
-    fn time_of(&self, record: &EventRecord) -> (DateTime<Utc>, Option<Value>) {
+    pub(super) fn time_of(&self, record: &EventRecord) -> (DateTime<Utc>, Option<Value>) {
         let why = "the audit event carries no stageTimestamp or requestReceivedTimestamp";
         match (record.event.time(), record.delivered_at) {
             (Some(t), _) => (t, None),

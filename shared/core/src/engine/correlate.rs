@@ -20,7 +20,7 @@ use crate::bound;
 use crate::ingress::diff::diff;
 use crate::keys;
 use crate::rules::{Finding, RuleId};
-use crate::store::{AlertHistory, AlertStore, Expect, Incidents, Sink, Store, StoreError, Versioned};
+use crate::store::{AlertStore, Expect, Incidents, Put, Sink, Space, Store, Versioned};
 
 /// The longest summary kept.
 const SUMMARY: usize = 512;
@@ -215,8 +215,11 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 };
                 // The incident's alert is full: this one continues it.
                 new.continues = continues;
-                // A rerun after the window closed: the alert record knows this incident already.
-                match self.store.stored_alert(&new.alert_id, time)? {
+                // A rerun after the window closed: the alert record knows this
+                // incident already. On a first attempt the write's condition
+                // asks instead of a read.
+                let known = if self.optimistic { None } else { self.store.stored_alert(&new.alert_id, time)? };
+                match known {
                     Some(known) => {
                         let mut alert = known.value.alert.clone();
                         alert.merge(again, approved, actor);
@@ -247,22 +250,33 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         if published >= alert.revision {
             return Ok(());
         }
-        let before = record.as_ref().map_or(0, |r| r.value.alert.signals.len());
-        let version = record.map(|r| r.version);
-        let recorded_at = self.clock();
-        // The history first: a retry finds it there already and goes on.
-        let history = RevisionRecord::of(alert, before, recorded_at);
-        let key = keys::revision(&alert.alert_id, alert.revision);
-        match self.store.put_revision_record(&key, &history, Expect::Absent, None, time) {
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let mut stored =
-            AlertRecord { alert: alert.clone(), published_revision: published, recorded_at: Some(recorded_at) };
-        let version = self.store.put_alert(&alert.alert_id, &stored, Expect::from_current(version), None, time)?;
+        let (mut stored, written) = match record {
+            // Recorded by an earlier attempt that did not get to publish it.
+            Some(r) if r.value.alert.revision >= alert.revision => (r.value, r.version),
+            record => {
+                let before = record.as_ref().map_or(0, |r| r.value.alert.signals.len());
+                let version = record.map(|r| r.version);
+                let recorded_at = self.clock();
+                let history = RevisionRecord::of(alert, before, recorded_at);
+                let stored =
+                    AlertRecord { alert: alert.clone(), published_revision: published, recorded_at: Some(recorded_at) };
+                // The revision and its history in one group, with every write
+                // held before it (the incident): recorded together or not at
+                // all, so a history record always has its revision.
+                let key = keys::revision(&alert.alert_id, alert.revision);
+                let group = [
+                    Put::typed(Space::History, &key, &history, Expect::Absent, None, time)?,
+                    Put::typed(Space::Alert, &alert.alert_id, &stored, Expect::from_current(version), None, time)?,
+                ];
+                self.store.put_all(&group)?;
+                (stored, version.map_or(1, |v| v + 1))
+            }
+        };
+        // Recorded before it is published.
+        self.store.flush()?;
         sink.publish(alert)?;
         stored.published_revision = alert.revision;
-        self.store.put_alert(&alert.alert_id, &stored, Expect::Version(version), None, time)?;
+        self.store.put_alert(&alert.alert_id, &stored, Expect::Version(written), None, time)?;
         if alert.revision == 1 {
             self.stats.alerts_opened += 1;
         } else {

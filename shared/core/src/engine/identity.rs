@@ -468,12 +468,16 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         Ok(())
     }
 
+    /// Whether [`Engine::tick`] at `now` looks at the waiting alerts: the
+    /// first time, and once the earliest deadline it knows has come.
+    pub(super) fn tick_due(&self, now: DateTime<Utc>) -> bool {
+        self.next_deadline.is_none_or(|next| next.is_some_and(|d| d <= now))
+    }
+
     /// Fires `identity.unresolved` for every alert whose wait ended before `now`.
     /// Call it as time advances (before each event in a replay; on each invocation on AWS).
     pub fn tick(&mut self, now: DateTime<Utc>, sink: &mut dyn Sink) -> Result<(), EngineError> {
-        if let Some(next) = self.next_deadline
-            && next.is_none_or(|d| d > now)
-        {
+        if !self.tick_due(now) {
             return Ok(());
         }
         let mut earliest: Option<DateTime<Utc>> = None;

@@ -187,6 +187,10 @@ pub struct Engine<'a, S: Store + ?Sized> {
     now: DateTime<Utc>,
     /// Set when the caller fixed the time ([`Engine::at`]): the clock stands still.
     fixed: bool,
+    /// Set on an event's first attempt: an alert id never stored is taken
+    /// to be new without a read (its write's condition says so; a conflict
+    /// makes the next attempt read).
+    optimistic: bool,
 }
 
 impl<'a, S: Store + ?Sized> Engine<'a, S> {
@@ -199,6 +203,7 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
             next_deadline: None,
             now: Utc::now(),
             fixed: false,
+            optimistic: false,
         }
     }
 
@@ -281,11 +286,14 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
                     failures.waiting.push(at());
                     continue;
                 }
-                let result = match record.time() {
-                    Some(time) => self.tick(time, sink),
-                    None => Ok(()),
-                }
-                .and_then(|()| self.process(record, sink));
+                let result = self
+                    .look_ahead(record)
+                    .map_err(EngineError::from)
+                    .and_then(|()| match record.time() {
+                        Some(time) => self.tick(time, sink),
+                        None => Ok(()),
+                    })
+                    .and_then(|()| self.process(record, sink));
                 if let Err(source) = result {
                     failures.failed.push(RunError { at: at(), source });
                     blocked.extend(object);
@@ -299,17 +307,39 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
     pub fn process(&mut self, record: &EventRecord, sink: &mut dyn Sink) -> Result<(), EngineError> {
         self.stats.events += 1;
         let mut attempt = 0;
-        loop {
+        let result = loop {
+            let counted = self.stats.clone();
+            self.optimistic = attempt == 0;
             match self.process_once(record, sink) {
-                Err(EngineError::Store(StoreError::Conflict { .. })) if attempt < CONFLICT_RETRIES => attempt += 1,
-                other => return other,
+                Err(EngineError::Store(StoreError::Conflict { .. })) if attempt < CONFLICT_RETRIES => {
+                    // Processed again from fresh reads, and counted once.
+                    self.store.forget();
+                    self.stats = counted;
+                    attempt += 1;
+                }
+                other => break other,
             }
-        }
+        };
+        self.optimistic = false;
+        // Fresh reads for every event: nothing read for this one is kept.
+        self.store.forget();
+        result
     }
 
+    /// One attempt at an event. Its writes are held and written in two
+    /// groups, each all or nothing: before the alert is published (the
+    /// incident, the alert revision and its history), and once the event is
+    /// done (the revision marked published, the baseline, the indexes and
+    /// what the event taught). Kept evidence is stored before the second.
     fn process_once(&mut self, record: &EventRecord, sink: &mut dyn Sink) -> Result<(), EngineError> {
-        // Fresh reads for every event, and for every attempt at one.
-        self.store.forget();
+        self.store.stage();
+        self.apply(record, sink)?;
+        sink.settle()?;
+        self.store.finish()?;
+        Ok(())
+    }
+
+    fn apply(&mut self, record: &EventRecord, sink: &mut dyn Sink) -> Result<(), EngineError> {
         if let Some(distrust) = self.distrust(record) {
             return self.quarantine_untrusted(record, &distrust, sink);
         }

@@ -1,11 +1,13 @@
 //! Reading ahead: what processing an event will read in the common case,
-//! fetched in one batch, so the keys are read once and together instead of
-//! one round trip each.
+//! fetched in one step (a batch of keys, with any query sent alongside), so
+//! the keys are read once and together instead of one round trip each.
 
 use super::Engine;
 use super::context::EventContext;
 use super::index::service_baseline;
+use crate::actor::{Actor, Credential};
 use crate::audit::Kind;
+use crate::decode::{EventRecord, Outcome};
 use crate::ingress::{Backend, IngressState};
 use crate::keys;
 use crate::store::{Space, Store, StoreError};
@@ -38,6 +40,29 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             }
             keys.extend(state.hosts().flatten().map(|host| (Space::Index, keys::tls_host(cluster, host))));
         }
-        self.store.prefetch(&keys, ctx.time)
+        // Change plans are a query: sent alongside the batch.
+        let plans = [(Space::Plan, keys::plans(cluster, namespace))];
+        self.store.prefetch(&keys, &plans, ctx.time)
+    }
+
+    /// Reads ahead, before an audit event's tick, what the tick and the
+    /// event's identity will read: the credentials' identity record and,
+    /// when the tick is due to look, the alerts waiting for CloudTrail.
+    /// Everything read before is forgotten: every event reads afresh.
+    pub(super) fn look_ahead(&self, record: &EventRecord) -> Result<(), StoreError> {
+        self.store.forget();
+        let time = self.time_of(record).0;
+        let mut keys = Vec::new();
+        if record.outcome == Outcome::Access || self.object_of(record).is_some() {
+            let actor = Actor::from_event(&record.event);
+            if let (None, Some(key)) = (&actor.originating_principal, actor.access_key_id) {
+                keys.push((Space::Identity, keys::identity(&Credential::AccessKey(key))));
+            }
+        }
+        let pending = match record.time() {
+            Some(at) if self.tick_due(at) => vec![(Space::Pending, String::new())],
+            _ => Vec::new(),
+        };
+        self.store.prefetch(&keys, &pending, time)
     }
 }
