@@ -429,3 +429,29 @@ fn a_run_out_of_time_leaves_the_rest_waiting_and_the_redelivery_finishes_it() {
     let ids: BTreeSet<String> = sink.alerts().iter().flat_map(|a| a.audit_ids.clone()).collect();
     assert_eq!(ids.len(), 3);
 }
+
+#[test]
+fn clusters_of_one_name_in_two_accounts_keep_their_own_state_and_alerts() {
+    let mut h = Harness::new();
+    h.policy.account = Some("111122223333".into());
+    h.policy.pipeline.accounts = vec!["111122223333".into(), "222233334444".into()];
+    let change = |id: &str| {
+        [
+            write(&format!("{id}-c"), "create", "ingresses", "shop", "web", DAY, ci(), Some(&storefront())),
+            write(&format!("{id}-w"), "update", "ingresses", "shop", "web", NIGHT, mallory(), Some(&widened())),
+        ]
+    };
+    h.feed_delivery(envelope_from("111122223333", "/aws/eks/prod/cluster", &change("home")).as_bytes());
+    h.feed_delivery(envelope_from("222233334444", "/aws/eks/prod/cluster", &change("member")).as_bytes());
+    // One alert each, named by where the cluster lives: the stack's own account plain.
+    let clusters: BTreeSet<String> = h.sink.alerts().iter().map(|a| a.cluster.clone()).collect();
+    assert_eq!(clusters, BTreeSet::from(["prod".to_owned(), "222233334444/prod".to_owned()]));
+    // Each cluster's Ingress has its own baseline: the member's create did
+    // not look like a change of the home cluster's object.
+    let now: DateTime<Utc> = NIGHT.parse().unwrap();
+    for key in ["prod|ingresses|shop|web", "222233334444/prod|ingresses|shop|web"] {
+        let baseline = h.store.baseline(key, now).unwrap().unwrap_or_else(|| panic!("no baseline {key}"));
+        assert_eq!(baseline.value.writes.len(), 2, "{key}");
+    }
+    assert_eq!(signals_of(&h, "member-w"), signals_of(&h, "home-w"));
+}

@@ -3,8 +3,9 @@
 //! the dead-man and failure alarms exist, each with a parameter, and go to
 //! the operations topic under its own key; every role holds only the calls
 //! the code makes; both alert tables are exported every day into the
-//! evidence bucket, kept under lifecycle and Object Lock; and no resource
-//! depends on itself.
+//! evidence bucket, kept under lifecycle and Object Lock; member accounts
+//! reach the stack through a destination only they may subscribe to, with
+//! the same filter; and no resource depends on itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +15,11 @@ use serde_json::{Value, json};
 /// The template as JSON, short-form tags spelled out (`!Ref X` is `{"Ref": "X"}`,
 /// `!GetAtt A.B` is `{"Fn::GetAtt": ["A", "B"]}`).
 fn template() -> Value {
-    let text = std::fs::read_to_string(sentinel_tests::aws::workspace().join("infra/template.yaml")).unwrap();
+    read_template("infra/template.yaml")
+}
+
+fn read_template(path: &str) -> Value {
+    let text = std::fs::read_to_string(sentinel_tests::aws::workspace().join(path)).unwrap();
     cfn(&serde_norway::from_str(&text).unwrap())
 }
 
@@ -360,7 +365,8 @@ fn the_dead_man_and_failure_alarms_exist_each_with_a_parameter() {
             .unwrap_or_else(|| panic!("no alarm on {metric} for {dim} = {value}"))
     };
     let function = |id: &str| json!({"Ref": id});
-    let audit_group = &t["Globals"]["Function"]["Environment"]["Variables"]["AUDIT_LOG_GROUP"];
+    // The stack's own cluster's group: the first of the trusted groups.
+    let audit_group = &t["Globals"]["Function"]["Environment"]["Variables"]["AUDIT_LOG_GROUP"]["Fn::Join"][1][0];
     // Silence: missing data is the failure, so it breaches.
     let silent = find("IncomingLogEvents", "LogGroupName", audit_group);
     for (id, alarm) in [
@@ -578,4 +584,33 @@ fn the_chat_topic_exists_only_when_asked_for_and_every_function_may_publish_to_i
         let publish = statements.iter().find(|s| s["Action"] == "sns:Publish").unwrap();
         assert!(publish["Resource"].to_string().contains("ChatTopic"), "{id}");
     }
+}
+
+#[test]
+fn member_accounts_subscribe_through_a_destination_only_they_may_use_with_the_same_filter() {
+    let t = template();
+    let destination = &t["Resources"]["AuditDestination"];
+    assert_eq!(destination["Condition"], "CrossAccount");
+    assert_eq!(destination["Properties"]["TargetArn"], json!({"Fn::GetAtt": ["AuditStream", "Arn"]}));
+    // The policy names exactly the member accounts, and only lets them subscribe.
+    let policy = &destination["Properties"]["DestinationPolicy"]["Fn::Sub"];
+    let text = policy[0].as_str().unwrap();
+    assert!(
+        text.contains(r#""Principal":{"AWS":["${Members}"]}"#)
+            && text.contains(r#""Action":"logs:PutSubscriptionFilter""#)
+    );
+    assert_eq!(policy[1]["Members"], json!({"Fn::Join": ["\",\"", {"Ref": "MemberAccounts"}]}));
+    // Members need the stream: a rule refuses them with direct delivery.
+    let rule = &t["Rules"]["MembersDeliverThroughKinesis"];
+    assert_eq!(rule["Assertions"][0]["Assert"], json!({"Fn::Equals": [{"Ref": "AuditDelivery"}, "Kinesis"]}));
+    // Their events are trusted (accounts and log groups), and named by account.
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(env["STACK_ACCOUNT"], json!({"Ref": "AWS::AccountId"}));
+    assert!(env["SOURCE_ACCOUNTS"].to_string().contains("MemberAccounts"), "{}", env["SOURCE_ACCOUNTS"]);
+    assert!(env["AUDIT_LOG_GROUP"].to_string().contains("/aws/eks/*/cluster"), "{}", env["AUDIT_LOG_GROUP"]);
+    // The member template sends exactly what the stack's own subscription sends.
+    let member = read_template("infra/member-account.yaml");
+    let subscription = &member["Resources"]["AuditSubscription"]["Properties"];
+    assert_eq!(subscription["FilterPattern"].as_str(), Some(filter_pattern().as_str()));
+    assert_eq!(subscription["DestinationArn"], json!({"Ref": "DestinationArn"}));
 }

@@ -63,11 +63,19 @@ impl Config {
         if let Some(cluster) = get("CLUSTER_NAME").filter(|c| !c.is_empty()) {
             policy.cluster = cluster;
         }
-        // The stack knows where its audit log comes from: anything else is untrusted.
-        if let Some(group) = get("AUDIT_LOG_GROUP").filter(|g| !g.trim().is_empty()) {
-            let pattern = Pattern::new(group.trim())
-                .map_err(|e| ConfigError::Invalid { name: "AUDIT_LOG_GROUP", message: e.to_string() })?;
-            policy.pipeline.log_groups = vec![pattern];
+        // The stack knows where its audit logs come from (a list: its own
+        // cluster's group, and member accounts' EKS groups): anything else is untrusted.
+        if let Some(groups) = get("AUDIT_LOG_GROUP").filter(|g| !g.trim().is_empty()) {
+            policy.pipeline.log_groups = list(&groups)
+                .iter()
+                .map(|g| {
+                    Pattern::new(g)
+                        .map_err(|e| ConfigError::Invalid { name: "AUDIT_LOG_GROUP", message: e.to_string() })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(account) = get("STACK_ACCOUNT").filter(|a| !a.trim().is_empty()) {
+            policy.account = Some(account.trim().to_owned());
         }
         if let Some(accounts) = get("SOURCE_ACCOUNTS").filter(|a| !a.trim().is_empty()) {
             policy.pipeline.accounts = list(&accounts);
@@ -167,9 +175,11 @@ mod tests {
             ("CLUSTER_NAME", "prod"),
             ("AUDIT_LOG_GROUP", "/aws/eks/prod/cluster"),
             ("SOURCE_ACCOUNTS", "111122223333, 444455556666"),
+            ("STACK_ACCOUNT", "111122223333"),
         ];
         let policy = Config::from_lookup(&lookup(&vars)).unwrap().policy;
         assert_eq!(policy.cluster, "prod");
+        assert_eq!(policy.account.as_deref(), Some("111122223333"));
         let mut stack = vars.to_vec();
         stack.extend([("PIPELINE_PREFIX", "sentinel-prod-"), ("PIPELINE_BUCKETS", "b1,b2")]);
         stack.push(("POLICY_TOML", "[pipeline]\nfunctions = []\nbuckets = ['audit-archive']"));
@@ -182,5 +192,11 @@ mod tests {
         assert_eq!(policy.pipeline.accounts, ["111122223333", "444455556666"]);
         assert!(policy.pipeline.log_groups[0].matches("/aws/eks/prod/cluster"));
         assert!(!policy.pipeline.log_groups[0].matches("/aws/eks/other/cluster"));
+        // With member accounts: the stack's own group and every EKS cluster's.
+        let mut org = vars.to_vec();
+        org.push(("AUDIT_LOG_GROUP", "/audit/prod, /aws/eks/*/cluster"));
+        let groups = Config::from_lookup(&lookup(&org)).unwrap().policy.pipeline.log_groups;
+        assert!(["/audit/prod", "/aws/eks/other/cluster"].iter().all(|g| groups.iter().any(|p| p.matches(g))));
+        assert!(!groups.iter().any(|p| p.matches("/aws/lambda/x")));
     }
 }

@@ -1,7 +1,8 @@
 //! The engine's store on DynamoDB.
 //!
-//! Three tables. The state table has key (`pk` = space, `sk` = key), so a
-//! space's key prefix is a `begins_with` query; the alerts table has key
+//! Three tables. The state table has key (`pk` = space and the key's first
+//! part, the cluster or credential; `sk` = key), so a key prefix is a
+//! `begins_with` query on one partition; the alerts table has key
 //! `alert_id` and flat attributes (severity, cluster, rules, times, status)
 //! beside the full alert, so table exports can be queried with Athena; the
 //! history table keeps one item per revision (`alert_id`, `revision`), with
@@ -111,7 +112,7 @@ impl DynamoStore {
                 ("revision".to_owned(), n(if revision.is_empty() { "0" } else { revision })),
             ])
         } else {
-            HashMap::from([("pk".to_owned(), s(space.as_str())), ("sk".to_owned(), s(key))])
+            HashMap::from([("pk".to_owned(), s(partition(space, key))), ("sk".to_owned(), s(key))])
         }
     }
 
@@ -423,13 +424,13 @@ impl DynamoStore {
                     .await
                     .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
                     .map_err(|e| backend("Scan", &self.alerts_table, e))?
-            } else {
+            } else if let Some(pk) = scan_partition(space, prefix) {
                 let mut q = self
                     .client
                     .query()
                     .table_name(&self.state_table)
                     .consistent_read(true)
-                    .expression_attribute_values(":pk", s(space.as_str()))
+                    .expression_attribute_values(":pk", s(pk))
                     .set_exclusive_start_key(start.take());
                 q = if prefix.is_empty() {
                     q.key_condition_expression("pk = :pk")
@@ -441,6 +442,22 @@ impl DynamoStore {
                     .await
                     .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
                     .map_err(|e| backend("Query", &self.state_table, e))?
+            } else {
+                // A prefix shorter than a partition spans them all: a table
+                // scan. The engine never asks for one (its roles may not
+                // Scan); the CLI and tests may.
+                self.client
+                    .scan()
+                    .table_name(&self.state_table)
+                    .consistent_read(true)
+                    .filter_expression("begins_with(pk, :space) AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":space", s(format!("{}#", space.as_str())))
+                    .expression_attribute_values(":prefix", s(prefix))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map(|o| (o.items.unwrap_or_default(), o.last_evaluated_key))
+                    .map_err(|e| backend("Scan", &self.state_table, e))?
             };
             for item in &page.0 {
                 let key = if self.history(space).is_some() {
@@ -470,6 +487,24 @@ impl DynamoStore {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
+}
+
+/// The state table's partition of a key: its space and the key's first
+/// part (the cluster, `<account>/<cluster>` for another account's, or the
+/// credential of an identity record), so no kind of state is one hot
+/// partition and a busy cluster never slows another. Alerts waiting for
+/// CloudTrail, few and read all together, share one.
+fn partition(space: Space, key: &str) -> String {
+    match space {
+        Space::Pending => space.as_str().to_owned(),
+        _ => format!("{}#{}", space.as_str(), key.split('|').next().unwrap_or_default()),
+    }
+}
+
+/// The one partition every key under `prefix` lives in, if there is one:
+/// the prefix must hold the whole first part of its keys.
+fn scan_partition(space: Space, prefix: &str) -> Option<String> {
+    (space == Space::Pending || prefix.contains('|')).then(|| partition(space, prefix))
 }
 
 /// A write's condition expression and its placeholders.

@@ -139,9 +139,11 @@ pub fn pending_for(credential: &Credential) -> String {
 }
 
 /// Where the raw audit event behind an alert is kept, in the evidence bucket
-/// or directory: `events/<cluster>/<audit id>.json`.
+/// or directory: `events/<cluster>/<audit id>.json` (a cluster of another
+/// account, `<account>/<cluster>`, is two folders).
 pub fn kept_event(cluster: &str, audit_id: &str) -> String {
-    format!("events/{}/{}.json", safe_name(cluster), safe_name(audit_id))
+    let folders: Vec<String> = cluster.split('/').map(safe_name).collect();
+    format!("events/{}/{}.json", folders.join("/"), safe_name(audit_id))
 }
 
 /// Where a quarantined record is kept: `quarantine/<id>.json` describes it,
@@ -178,6 +180,8 @@ mod tests {
     #[test]
     fn names_from_input_cannot_leave_their_folder() {
         assert_eq!(kept_event("prod", "9a2f-11"), "events/prod/9a2f-11.json");
+        assert_eq!(kept_event("222233334444/prod", "9a2f-11"), "events/222233334444/prod/9a2f-11.json");
+        assert!(kept_event("../..", "x").starts_with("events/sha256-"), "{}", kept_event("../..", "x"));
         for hostile in ["../../etc/passwd", "a/b", "..", "", "x\ny"] {
             let name = safe_name(hostile);
             assert!(name.starts_with("sha256-") && !name.contains('/'), "{hostile:?} -> {name}");

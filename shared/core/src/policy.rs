@@ -14,6 +14,7 @@ use globset::{Glob, GlobMatcher};
 use serde::{Deserialize, Deserializer, de};
 
 use crate::actor::Actor;
+use crate::decode::LogSource;
 use crate::rules::{RuleId, Severity};
 
 /// A policy that could not be read.
@@ -461,6 +462,11 @@ pub struct Policy {
     /// Cluster name for inputs that do not carry one (local files).
     #[serde(default = "default_cluster")]
     pub cluster: String,
+    /// The AWS account the stack runs in. Clusters whose audit logs are
+    /// delivered from other accounts are named `<account>/<cluster>`, so
+    /// two accounts' clusters of one name stay apart.
+    #[serde(default)]
+    pub account: Option<String>,
     /// Material changes need a registered change plan. Off by default: a
     /// policy that asks for no plans is not violated by changes without one.
     #[serde(default)]
@@ -542,12 +548,24 @@ pub enum WindowVerdict {
 }
 
 impl Policy {
+    /// The cluster an event comes from: the EKS log group's cluster (else the
+    /// policy's), qualified by the account that owns the log group when that
+    /// is not the stack's own.
+    pub fn cluster_of(&self, source: &LogSource) -> String {
+        let name = source.cluster().unwrap_or(&self.cluster);
+        match (&source.owner, &self.account) {
+            (Some(owner), Some(home)) if owner != home => format!("{owner}/{name}"),
+            _ => name.to_owned(),
+        }
+    }
+
     /// Each section of the policy with its value in words, to tell which
     /// sections a policy change touched.
     pub fn sections(&self) -> Vec<(&'static str, String)> {
         // Destructured so a new field cannot be left out.
         let Self {
             cluster,
+            account,
             require_plans,
             alert_threshold,
             sensitive_namespaces,
@@ -565,6 +583,7 @@ impl Policy {
         } = self;
         vec![
             ("cluster", format!("{cluster:?}")),
+            ("account", format!("{account:?}")),
             ("require_plans", format!("{require_plans:?}")),
             ("alert_threshold", format!("{alert_threshold:?}")),
             ("sensitive_namespaces", format!("{sensitive_namespaces:?}")),
@@ -672,6 +691,24 @@ impl fmt::Display for WindowVerdict {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_cluster_of_another_account_is_named_with_its_account() {
+        let mut policy = Policy::from_toml("cluster = \"local\"\naccount = \"111122223333\"").unwrap();
+        let source = |owner: Option<&str>, group: &str| LogSource {
+            owner: owner.map(str::to_owned),
+            log_group: Some(group.to_owned()),
+            ..LogSource::default()
+        };
+        assert_eq!(policy.cluster_of(&source(Some("111122223333"), "/aws/eks/prod/cluster")), "prod");
+        assert_eq!(policy.cluster_of(&source(Some("222233334444"), "/aws/eks/prod/cluster")), "222233334444/prod");
+        assert_eq!(policy.cluster_of(&source(None, "/aws/eks/prod/cluster")), "prod");
+        assert_eq!(policy.cluster_of(&source(Some("222233334444"), "/tmp/audit")), "222233334444/local");
+        // Without the stack's own account (a local replay), names stay as they are.
+        policy.account = None;
+        assert_eq!(policy.cluster_of(&source(Some("222233334444"), "/aws/eks/prod/cluster")), "prod");
+    }
+
     use super::*;
 
     fn t(s: &str) -> DateTime<Utc> {

@@ -72,7 +72,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         };
         let principal = actor.originating_principal.clone().unwrap_or_else(|| actor.kubernetes_username.clone());
         let grant = Grant { principal, via, time: start, until, audit_id: event.audit_id.clone() };
-        let cluster = record.source.cluster().unwrap_or(&self.policy.cluster).to_owned();
+        let cluster = self.policy.cluster_of(&record.source);
         let key = keys::access(&cluster, namespace, &subject);
         let expires = |grants: &Vec<Grant>| grants.iter().map(|g| g.until).max().map(|t| t + Duration::days(1));
         self.store.update_typed::<Vec<Grant>>(Space::Index, &key, start, expires, |current| {

@@ -58,7 +58,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
     pub(super) fn object_of(&self, record: &EventRecord) -> Option<ObjectKey> {
         let object = &record.event.object_ref;
         Some(ObjectKey {
-            cluster: record.source.cluster().unwrap_or(&self.policy.cluster).to_owned(),
+            cluster: self.policy.cluster_of(&record.source),
             kind: object.kind()?,
             namespace: object.namespace.clone().unwrap_or_default(),
             name: object.name.clone().unwrap_or_default(),

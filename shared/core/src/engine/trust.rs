@@ -92,7 +92,7 @@ impl<S: Store + ?Sized> Engine<'_, S> {
             Finding::new(RuleId::ForgedEvent, format!("audit event not believed: {}", distrust.reason), &evidence);
         let time = record.delivered_at.unwrap_or(self.now);
         let signals: Vec<_> = self.signal(finding, &resource, &event.audit_id, time).into_iter().collect();
-        let cluster = record.source.cluster().unwrap_or(&self.policy.cluster).to_owned();
+        let cluster = self.policy.cluster_of(&record.source);
         let by =
             Attribution { cluster: &cluster, actor: &actor, actor_key: &actor_key, status: IdentityStatus::Unresolved };
         self.correlate(&by, signals, false, time, sink).map(|_| ())
