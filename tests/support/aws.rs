@@ -180,10 +180,17 @@ pub fn workspace() -> PathBuf {
 
 /// Runs the function binaries under `cargo lambda watch` with `env`.
 pub fn watch(dir: &Path, env: &[(&str, String)]) -> Service {
+    watch_instances(dir, env, 1)
+}
+
+/// [`watch`], with up to `instances` instances of a function at once (as
+/// Lambda runs concurrent invocations in separate execution environments).
+pub fn watch_instances(dir: &Path, env: &[(&str, String)], instances: usize) -> Service {
     require("cargo-lambda");
     let port = free_port();
     let mut cmd = Command::new("cargo");
     cmd.current_dir(workspace()).args(["lambda", "watch", "-A", "127.0.0.1", "-P", &port.to_string()]);
+    cmd.args(["--concurrency", &instances.to_string()]);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -209,8 +209,16 @@ mod tests {
             resource: Resource { kind: "ingresses".into(), namespace: Some("shop".into()), name: Some("web".into()) },
         };
         let actor = Actor { kubernetes_username: "mallory".into(), ..Actor::default() };
-        Alert::open("prod", &actor, "mallory", IdentityStatus::Kubernetes, (0..signals).map(signal).collect(), false)
-            .unwrap()
+        Alert::open(
+            "isa-test".into(),
+            "prod",
+            &actor,
+            "mallory",
+            IdentityStatus::Kubernetes,
+            (0..signals).map(signal).collect(),
+            false,
+        )
+        .unwrap()
     }
 
     #[test]

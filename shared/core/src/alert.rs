@@ -348,11 +348,19 @@ fn distinct_rules(signals: &[Signal]) -> Vec<RuleId> {
 }
 
 /// The id of an incident's alert: derived from the cluster, the actor's
-/// credentials and the first signal, never from the clock, and not from what
-/// CloudTrail says later.
-pub fn alert_id(cluster: &str, credential: &Credential, first: &Signal) -> String {
+/// credentials, the correlation window its first signal falls in
+/// (`opened`, the window's start) and the alert it continues, if any; never
+/// from the clock, from what CloudTrail says later, or from which of the
+/// incident's signals happened to be processed first — so function
+/// instances processing one incident's events at the same time agree on it
+/// (for an incident that spans two windows, the window of the first signal
+/// processed decides).
+/// An actor's next incident opens at least a window after the last one's
+/// first signal, in a later window: ids do not repeat.
+pub fn alert_id(cluster: &str, credential: &Credential, opened: DateTime<Utc>, continues: Option<&str>) -> String {
     let mut hash = Sha256::new();
-    for part in [cluster, &credential.to_string(), &first.audit_id, first.rule.as_str()] {
+    let opened = opened.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for part in [cluster, &credential.to_string(), &opened, continues.unwrap_or_default()] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
@@ -360,8 +368,9 @@ pub fn alert_id(cluster: &str, credential: &Credential, first: &Signal) -> Strin
 }
 
 impl Alert {
-    /// A new alert from its first signals.
+    /// A new alert from its first signals, under `alert_id` ([`alert_id`]).
     pub fn open(
+        alert_id: String,
         cluster: &str,
         actor: &Actor,
         actor_key: &str,
@@ -371,7 +380,7 @@ impl Alert {
     ) -> Option<Self> {
         let first = signals.first()?;
         let mut alert = Self {
-            alert_id: alert_id(cluster, &actor.credential(), first),
+            alert_id,
             schema_version: SCHEMA_VERSION.to_owned(),
             revision: 1,
             severity: Severity::Low,

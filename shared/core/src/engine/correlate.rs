@@ -14,7 +14,7 @@ use super::context::EventContext;
 use super::judge::Verdict;
 use super::{Engine, EngineError};
 use crate::actor::Actor;
-use crate::alert::{Alert, AlertRecord, IdentityStatus, Incident, Resource, Revised, RevisionRecord, Signal};
+use crate::alert::{Alert, AlertRecord, IdentityStatus, Incident, Resource, Revised, RevisionRecord, Signal, alert_id};
 use crate::baseline::ObjectState;
 use crate::bound;
 use crate::ingress::diff::diff;
@@ -210,7 +210,9 @@ impl<S: Store + ?Sized> Engine<'_, S> {
                 let opening: Vec<Signal> =
                     if continues.is_none() { held.into_iter().chain(signals).collect() } else { signals };
                 let again = opening.clone();
-                let Some(mut new) = Alert::open(cluster, actor, actor_key, status, opening, approved) else {
+                let Some(first) = opening.iter().map(|s| s.time).min() else { return Ok(None) };
+                let id = alert_id(cluster, &actor.credential(), window_start(first, window), continues.as_deref());
+                let Some(mut new) = Alert::open(id, cluster, actor, actor_key, status, opening, approved) else {
                     return Ok(None);
                 };
                 // The incident's alert is full: this one continues it.
@@ -313,6 +315,13 @@ impl<S: Store + ?Sized> Engine<'_, S> {
         self.record_and_publish(&alert, Some(record), time, sink)?;
         Ok(Some(alert))
     }
+}
+
+/// The start of the correlation window `time` falls in, windows counted from
+/// the Unix epoch: the same for every signal of the window, whoever sees it first.
+fn window_start(time: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
+    let size = window.num_seconds().max(1);
+    DateTime::from_timestamp(time.timestamp().div_euclid(size) * size, 0).unwrap_or(time)
 }
 
 /// Adds what every signal of an event says besides its own evidence.
