@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use sentinel_core::store::Plans;
 use sentinel_tests::aws::*;
 use sentinel_tests::cloudtrail as ct;
 use sentinel_tests::contract::store_contract;
@@ -56,9 +55,7 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
     env.push(("CHAT_TOPIC_ARN", chat.clone()));
     // A change plan for the CI role, registered as `sentinel approve --aws` would.
     let store = aws.store();
-    let mut plan = sentinel_tests::engine::ci_plan("shop");
-    plan.cluster = "prod".into();
-    store.put_plan(&plan, "2024-01-01T00:00:00Z".parse().unwrap()).unwrap();
+    plan_ci_for_prod(&store);
     let watch = watch(dir.path(), &env);
     let alice = iam_user("Admin", "alice@example.com", "ASIAALICE");
 

@@ -12,10 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use sentinel_core::alert::AlertRecord;
-use sentinel_core::store::Plans;
 use sentinel_tests::aws::*;
-use sentinel_tests::engine::{ci, ci_plan, iam_user, mallory, storefront, write};
-use sentinel_tests::faults::{Fault, FaultProxy, Rule};
+use sentinel_tests::engine::{ci, iam_user, mallory, storefront, write};
+use sentinel_tests::faults::FaultProxy;
 use serde_json::{Value, json};
 
 /// Every alert in the table: its id, with its signals as (rule, audit id).
@@ -99,9 +98,7 @@ fn batches() -> [Value; 2] {
 fn prepare(aws: &Emulator) {
     aws.reset();
     aws.stack();
-    let mut plan = ci_plan("shop");
-    plan.cluster = "prod".into();
-    aws.store().put_plan(&plan, "2024-01-01T00:00:00Z".parse().unwrap()).unwrap();
+    plan_ci_for_prod(&aws.store());
 }
 
 #[test]
@@ -110,10 +107,7 @@ fn two_instances_at_once_leave_the_alerts_one_after_the_other_leaves() {
     let aws = Emulator::start(dir.path());
     let proxy = FaultProxy::start(aws.moto.port);
     let topic = aws.stack().topic;
-    let mut env = moto_env(&aws.moto);
-    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
-    env.extend([("AWS_ENDPOINT_URL", proxy.endpoint()), ("CLUSTER_NAME", "prod".to_owned())]);
-    env.extend(function_env(&topic));
+    let env = proxied_env(&aws.moto, &proxy.endpoint(), &topic);
     let watch = watch_instances(dir.path(), &env, 2);
     let [a, b] = batches();
     let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
@@ -130,12 +124,7 @@ fn two_instances_at_once_leave_the_alerts_one_after_the_other_leaves() {
     // At once: every call takes 30 ms, so the two invocations overlap
     // through their reads, their conflicting writes and their retries.
     prepare(&aws);
-    let calls = ["GetItem", "BatchGetItem", "Query", "PutItem", "TransactWriteItems", "DeleteItem"]
-        .map(|op| format!("dynamodb:{op}"))
-        .into_iter()
-        .chain(["sns:Publish", "s3:PutObject"].map(String::from));
-    let latency = Fault::Latency(Duration::from_millis(30));
-    proxy.script(calls.map(|call| Rule { call, skip: 0, times: usize::MAX / 2, fault: latency.clone() }).collect());
+    proxy.slow_every_call(Duration::from_millis(30));
     let run = |payload: &Value, dir: &std::path::Path| {
         let start = Instant::now();
         let report = try_invoke(&watch, "audit-ingest", payload, dir, INVOKE_TIMEOUT);

@@ -13,9 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sentinel_core::alert::AlertRecord;
-use sentinel_core::store::Plans;
 use sentinel_tests::aws::*;
-use sentinel_tests::engine::{ci, ci_plan, iam_user, mallory, storefront, write};
+use sentinel_tests::engine::{ci, iam_user, mallory, storefront, write};
 use sentinel_tests::faults::{Fault, FaultProxy, Rule};
 use serde_json::{Value, json};
 
@@ -204,9 +203,7 @@ fn prepare(aws: &Emulator, trigger: Trigger, topic: &str) -> Stack {
     aws.reset();
     let stack = aws.stack();
     assert_eq!(stack.topic, topic, "the topic keeps its ARN across resets");
-    let mut plan = ci_plan("shop");
-    plan.cluster = "prod".into();
-    aws.store().put_plan(&plan, "2024-01-01T00:00:00Z".parse().unwrap()).unwrap();
+    plan_ci_for_prod(&aws.store());
     if trigger == Trigger::S3 {
         let body = sentinel_tests::gzip(sentinel_tests::export_lines(&batch()).as_bytes());
         aws.rt
@@ -232,19 +229,15 @@ fn every_fault_on_every_call_loses_no_alert_and_duplicates_only_whole_revisions(
     let aws = Emulator::start(dir.path());
     let proxy = FaultProxy::start(aws.moto.port);
     let topic = aws.stack().topic;
-    let mut env = moto_env(&aws.moto);
-    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    let mut env = proxied_env(&aws.moto, &proxy.endpoint(), &topic);
     env.extend([
-        ("AWS_ENDPOINT_URL", proxy.endpoint()),
         ("AWS_MAX_ATTEMPTS", "2".to_owned()),
         (
             "POLICY_TOML",
             "cluster = \"prod\"\n[[actors]]\nname = \"ci\"\niam_role_arn = \"arn:aws:iam::111122223333:role/Deploy\"\n"
                 .to_owned(),
         ),
-        ("CLUSTER_NAME", "prod".to_owned()),
     ]);
-    env.extend(function_env(&topic));
     let start = || watch(dir.path(), &env);
     let mut watch = start();
 

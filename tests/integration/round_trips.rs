@@ -5,10 +5,10 @@
 
 use sentinel_core::actor::{Credential, IdentityRecord};
 use sentinel_core::keys;
-use sentinel_core::store::{Expect, Identities, Plans};
+use sentinel_core::store::{Expect, Identities};
 use sentinel_tests::aws::*;
-use sentinel_tests::engine::{ci, ci_plan, iam_user, storefront, write};
-use sentinel_tests::faults::{Fault, FaultProxy, Rule};
+use sentinel_tests::engine::{ci, iam_user, storefront, write};
+use sentinel_tests::faults::FaultProxy;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -22,13 +22,8 @@ fn a_relevant_write_costs_a_bounded_number_of_round_trips() {
     let aws = Emulator::start(dir.path());
     let proxy = FaultProxy::start(aws.moto.port);
     let Stack { topic, queue } = aws.stack();
-    let mut env = moto_env(&aws.moto);
-    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
-    env.extend([("AWS_ENDPOINT_URL", proxy.endpoint()), ("CLUSTER_NAME", "prod".to_owned())]);
-    env.extend(function_env(&topic));
-    let mut plan = ci_plan("shop");
-    plan.cluster = "prod".into();
-    aws.store().put_plan(&plan, "2024-01-01T00:00:00Z".parse().unwrap()).unwrap();
+    let env = proxied_env(&aws.moto, &proxy.endpoint(), &topic);
+    plan_ci_for_prod(&aws.store());
     let watch = watch(dir.path(), &env);
     // The Ingress exists (created under its plan), alice has been seen
     // before, and CloudTrail has traced her session to her.
@@ -47,14 +42,8 @@ fn a_relevant_write_costs_a_bounded_number_of_round_trips() {
     ]);
     invoke(&watch, "audit-ingest", &first, dir.path());
     aws.rt.block_on(queue.drain());
-    // Every call takes a network's time, as on AWS: calls made together
-    // overlap on the wire whatever the load on this machine.
-    let calls = ["GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "TransactWriteItems", "DeleteItem"]
-        .map(|op| format!("dynamodb:{op}"))
-        .into_iter()
-        .chain(["sns:Publish", "s3:PutObject"].map(String::from));
-    let latency = Fault::Latency(Duration::from_millis(40));
-    proxy.script(calls.map(|call| Rule { call, skip: 0, times: usize::MAX / 2, fault: latency.clone() }).collect());
+    // Every call takes a network's time, as on AWS.
+    proxy.slow_every_call(Duration::from_millis(40));
     // The common case: one write that changes the object and opens an alert.
     widened["metadata"]["annotations"]["nginx.ingress.kubernetes.io/allowlist-source-range"] = json!("0.0.0.0/0");
     let change = subscription(&[write(

@@ -372,6 +372,24 @@ pub fn function_env(topic: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The functions' environment with every AWS call through `proxy` (an
+/// endpoint in front of moto), for the cluster `prod`.
+pub fn proxied_env(moto: &Service, proxy: &str, topic: &str) -> Vec<(&'static str, String)> {
+    let mut env = moto_env(moto);
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    env.extend([("AWS_ENDPOINT_URL", proxy.to_owned()), ("CLUSTER_NAME", "prod".to_owned())]);
+    env.extend(function_env(topic));
+    env
+}
+
+/// Registers CI's change plan for the namespace `shop` of the cluster `prod`.
+pub fn plan_ci_for_prod(store: &dyn sentinel_core::store::Store) {
+    use sentinel_core::store::Plans;
+    let mut plan = crate::engine::ci_plan("shop");
+    plan.cluster = "prod".into();
+    store.put_plan(&plan, "2024-01-01T00:00:00Z".parse().unwrap()).unwrap();
+}
+
 /// A queue subscribed to the alert topic.
 pub struct Queue {
     /// The client.

@@ -118,6 +118,19 @@ impl FaultProxy {
         *state = State { rules, ..State::default() };
     }
 
+    /// Replaces the script with one that holds every call the functions
+    /// make for `latency`, as a network would: calls made together overlap
+    /// on the wire whatever the load on this machine.
+    pub fn slow_every_call(&self, latency: Duration) {
+        let dynamodb = ["GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "TransactWriteItems", "DeleteItem"];
+        let calls = dynamodb
+            .map(|op| format!("dynamodb:{op}"))
+            .into_iter()
+            .chain(["sns:Publish", "s3:PutObject"].map(String::from));
+        let rule = |call| Rule { call, skip: 0, times: usize::MAX / 2, fault: Fault::Latency(latency) };
+        self.script(calls.map(rule).collect());
+    }
+
     /// How often `call` was made since the last script.
     pub fn calls(&self, call: &str) -> usize {
         self.state.lock().expect("proxy state").seen.get(call).copied().unwrap_or(0)
