@@ -509,6 +509,16 @@ impl MemoryStore {
 /// The live records under a prefix, with their keys, in key order.
 type Scanned = Vec<(String, Record)>;
 
+/// A held write made while nothing is held: a defect of the caller.
+fn not_holding(put: &Put) -> StoreError {
+    let fault = Fault::new(
+        FaultClass::Other,
+        format!("{}/{}", put.space.as_str(), put.key),
+        "a write held while no group is open",
+    );
+    StoreError::Backend(fault)
+}
+
 /// A store that remembers what it read and wrote, for the processing of
 /// one event: the engine reads ahead in one step ([`Cached::prefetch`])
 /// what it will read one key at a time, and never reads a key twice.
@@ -526,8 +536,16 @@ pub struct Cached<'a, S: ?Sized> {
     seen: RefCell<HashMap<(Space, String), Option<Record>>>,
     /// Scans read ahead, by space and prefix (dropped on any write to the space).
     scanned: RefCell<HashMap<(Space, String), Scanned>>,
-    /// `Some` while writes are held: the writes, in order.
-    staged: RefCell<Option<Vec<Put>>>,
+    /// `Some` while writes are held: the writes, in order, each with the
+    /// version it will have. Reads see them before what was read.
+    staged: RefCell<Option<Vec<Held>>>,
+}
+
+/// A write held until the group is written.
+#[derive(Debug)]
+struct Held {
+    put: Put,
+    version: u64,
 }
 
 impl<'a, S: Store + ?Sized> Cached<'a, S> {
@@ -551,11 +569,28 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
     /// Writes what is held as one group and keeps holding writes. Nothing
     /// held: no call.
     pub fn flush(&self) -> Result<(), StoreError> {
-        let puts = match self.staged.borrow_mut().as_mut() {
+        let held = match self.staged.borrow_mut().as_mut() {
             Some(held) if !held.is_empty() => std::mem::take(held),
             _ => return Ok(()),
         };
-        self.write_group(&puts).map(|_| ())
+        let puts: Vec<Put> = held.into_iter().map(|h| h.put).collect();
+        let written = self.inner.put_all(&puts);
+        // What was written is what the next read sees; a failure forgets the keys.
+        let mut seen = self.seen.borrow_mut();
+        match written {
+            Ok(versions) => {
+                for (p, version) in puts.into_iter().zip(versions) {
+                    seen.insert((p.space, p.key), Some(Record { value: p.value, version, expires_at: p.expires_at }));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                for p in puts {
+                    seen.remove(&(p.space, p.key));
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Writes what is held and stops holding writes.
@@ -574,7 +609,11 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
     ) -> Result<(), StoreError> {
         let wanted: Vec<(Space, String)> = {
             let seen = self.seen.borrow();
-            let mut wanted: Vec<(Space, String)> = keys.iter().filter(|k| !seen.contains_key(*k)).cloned().collect();
+            let mut wanted: Vec<(Space, String)> = keys
+                .iter()
+                .filter(|(sp, k)| !seen.contains_key(&(*sp, k.clone())) && !self.is_held(*sp, k))
+                .cloned()
+                .collect();
             wanted.sort();
             wanted.dedup();
             wanted
@@ -616,40 +655,42 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
     /// current version as its condition (read once, if not known).
     fn hold(&self, mut put: Put) -> Result<u64, StoreError> {
         self.scanned.borrow_mut().retain(|(space, _), _| *space != put.space);
-        let key = (put.space, put.key.clone());
-        let held_at =
-            self.staged.borrow().as_ref().and_then(|h| h.iter().position(|p| p.space == put.space && p.key == put.key));
-        let version = match held_at {
-            Some(i) => {
-                // The held write's record is the current one: the new write
-                // must expect it, and the group keeps the first condition.
-                let current = self.seen.borrow().get(&key).cloned().flatten();
-                let version = next_version(put.space, &put.key, current.as_ref(), put.expect, put.now)?;
-                let mut staged = self.staged.borrow_mut();
-                if let Some(held) = staged.as_mut().and_then(|h| h.get_mut(i)) {
-                    held.value = put.value.clone();
-                    held.expires_at = put.expires_at;
-                }
-                version - 1
-            }
-            None => {
-                if put.expect == Expect::Any {
-                    let current = self.get(put.space, &put.key, put.now)?;
-                    put.expect = Expect::from_current(current.map(|r| r.version));
-                }
-                let version = match put.expect {
-                    Expect::Version(v) => v + 1,
-                    Expect::Absent | Expect::Any => 1,
-                };
-                if let Some(held) = self.staged.borrow_mut().as_mut() {
-                    held.push(put.clone());
-                }
-                version
-            }
+        let mut staged = self.staged.borrow_mut();
+        let Some(held) = staged.as_mut() else { return Err(not_holding(&put)) };
+        if let Some(h) = held.iter_mut().find(|h| h.put.space == put.space && h.put.key == put.key) {
+            // The held write is the current record: the new write must
+            // expect it, and the group keeps the first write's condition.
+            let current = Record { value: Value::Null, version: h.version, expires_at: h.put.expires_at };
+            next_version(put.space, &put.key, Some(&current), put.expect, put.now)?;
+            h.put.value = put.value;
+            h.put.expires_at = put.expires_at;
+            return Ok(h.version);
+        }
+        drop(staged);
+        if put.expect == Expect::Any {
+            let current = self.get(put.space, &put.key, put.now)?;
+            put.expect = Expect::from_current(current.map(|r| r.version));
+        }
+        let version = match put.expect {
+            Expect::Version(v) => v + 1,
+            Expect::Absent | Expect::Any => 1,
         };
-        let record = Record { value: put.value, version, expires_at: put.expires_at };
-        self.seen.borrow_mut().insert(key, Some(record));
+        if let Some(held) = self.staged.borrow_mut().as_mut() {
+            held.push(Held { put, version });
+        }
         Ok(version)
+    }
+
+    /// Whether a write of `key` is held.
+    fn is_held(&self, space: Space, key: &str) -> bool {
+        self.staged.borrow().as_ref().is_some_and(|h| h.iter().any(|h| h.put.space == space && h.put.key == key))
+    }
+
+    /// The record a held write will leave, if `key` has one.
+    fn held(&self, space: Space, key: &str) -> Option<Record> {
+        let staged = self.staged.borrow();
+        let h = staged.as_ref()?.iter().find(|h| h.put.space == space && h.put.key == key)?;
+        Some(Record { value: h.put.value.clone(), version: h.version, expires_at: h.put.expires_at })
     }
 
     fn holding(&self) -> bool {
@@ -659,6 +700,9 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
 
 impl<S: Store + ?Sized> Store for Cached<'_, S> {
     fn get(&self, space: Space, key: &str, now: DateTime<Utc>) -> Result<Option<Record>, StoreError> {
+        if let Some(held) = self.held(space, key) {
+            return Ok(Some(held).filter(|r| live(r, now)));
+        }
         if let Some(known) = self.seen.borrow().get(&(space, key.to_owned())) {
             return Ok(known.clone().filter(|r| live(r, now)));
         }
