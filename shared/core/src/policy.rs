@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
@@ -23,22 +24,34 @@ use crate::rules::{RuleId, Severity};
 pub struct PolicyError(String);
 
 /// A glob pattern (`*` matches any run of characters, `?` one character).
-#[derive(Clone, Debug)]
+///
+/// Checked when it is read; compiled into its matcher when first used, so
+/// a function's start does not pay for the many patterns of a policy that
+/// an invocation never consults.
+#[derive(Clone)]
 pub struct Pattern {
     text: String,
-    matcher: GlobMatcher,
+    glob: Glob,
+    matcher: OnceLock<GlobMatcher>,
+}
+
+/// The pattern as written, whether or not it was used yet: the policy's
+/// recorded sections are built from this and must not change with use.
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Pattern").field(&self.text).finish()
+    }
 }
 
 impl Pattern {
-    /// Compiles a pattern.
+    /// Reads a pattern.
     pub fn new(text: &str) -> Result<Self, globset::Error> {
-        let matcher = Glob::new(text)?.compile_matcher();
-        Ok(Self { text: text.to_owned(), matcher })
+        Ok(Self { text: text.to_owned(), glob: Glob::new(text)?, matcher: OnceLock::new() })
     }
 
     /// True if `value` matches.
     pub fn matches(&self, value: &str) -> bool {
-        self.matcher.is_match(value)
+        self.matcher.get_or_init(|| self.glob.compile_matcher()).is_match(value)
     }
 
     /// The pattern as written.
@@ -691,6 +704,14 @@ impl fmt::Display for WindowVerdict {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_policy_reads_the_same_before_and_after_its_patterns_are_used() {
+        let policy = Policy::from_toml("sensitive_namespaces = ['pay*']").unwrap();
+        let before = policy.sections();
+        assert!(policy.is_sensitive("payments") && !policy.is_sensitive("shop"));
+        assert_eq!(policy.sections(), before, "the recorded policy must not change with use");
+    }
 
     #[test]
     fn a_cluster_of_another_account_is_named_with_its_account() {
