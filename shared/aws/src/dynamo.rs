@@ -306,7 +306,27 @@ impl DynamoStore {
         Ok(item)
     }
 
+    /// One conditional `PutItem`. `Any` means no condition on the caller's
+    /// side: a race with another writer is retried here rather than reported.
     async fn write(
+        &self,
+        space: Space,
+        key: &str,
+        value: &Value,
+        expect: Expect,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut attempts = 0;
+        loop {
+            match self.put_item(space, key, value, expect, expires_at, now).await {
+                Err(StoreError::Conflict { .. }) if expect == Expect::Any && attempts < 5 => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn put_item(
         &self,
         space: Space,
         key: &str,
@@ -616,17 +636,7 @@ impl Store for DynamoStore {
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        self.handle.block_on(async {
-            // `Any` means no condition on the caller's side: a race with
-            // another writer is retried here rather than reported.
-            let mut attempts = 0;
-            loop {
-                match self.write(space, key, value, expect, expires_at, now).await {
-                    Err(StoreError::Conflict { .. }) if expect == Expect::Any && attempts < 5 => attempts += 1,
-                    other => return other,
-                }
-            }
-        })
+        self.handle.block_on(self.write(space, key, value, expect, expires_at, now))
     }
 
     fn get_many(&self, keys: &[(Space, String)], now: DateTime<Utc>) -> Result<Vec<Option<Record>>, StoreError> {
@@ -653,8 +663,7 @@ impl Store for DynamoStore {
                 }
                 Ok::<_, StoreError>(out)
             };
-            let records = async { if keys.is_empty() { Ok(Vec::new()) } else { self.read_many(keys).await } };
-            tokio::join!(records, scanned)
+            tokio::join!(self.read_many(keys), scanned)
         });
         let records = records?.into_iter().map(|r| r.filter(|r| Self::live(r, now))).collect();
         Ok(ReadAhead { records, scanned: scanned? })
