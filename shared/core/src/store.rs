@@ -573,24 +573,7 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
             Some(held) if !held.is_empty() => std::mem::take(held),
             _ => return Ok(()),
         };
-        let puts: Vec<Put> = held.into_iter().map(|h| h.put).collect();
-        let written = self.inner.put_all(&puts);
-        // What was written is what the next read sees; a failure forgets the keys.
-        let mut seen = self.seen.borrow_mut();
-        match written {
-            Ok(versions) => {
-                for (p, version) in puts.into_iter().zip(versions) {
-                    seen.insert((p.space, p.key), Some(Record { value: p.value, version, expires_at: p.expires_at }));
-                }
-                Ok(())
-            }
-            Err(e) => {
-                for p in puts {
-                    seen.remove(&(p.space, p.key));
-                }
-                Err(e)
-            }
-        }
+        self.write_group(held.into_iter().map(|h| h.put).collect()).map(|_| ())
     }
 
     /// Writes what is held and stops holding writes.
@@ -631,19 +614,21 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
         Ok(())
     }
 
-    /// The group written; what it wrote is remembered, a failure forgets its keys.
-    fn write_group(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError> {
-        let written = self.inner.put_all(puts);
+    /// Writes a group at once: what it wrote is what the next read sees
+    /// (the documents move into the memory), a failure forgets its keys.
+    fn write_group(&self, puts: Vec<Put>) -> Result<Vec<u64>, StoreError> {
+        self.scanned.borrow_mut().retain(|(s, _), _| !puts.iter().any(|p| p.space == *s));
+        let written = self.inner.put_all(&puts);
         let mut seen = self.seen.borrow_mut();
-        for (i, p) in puts.iter().enumerate() {
-            let key = (p.space, p.key.clone());
-            match &written {
-                Ok(versions) => {
-                    let record = Record { value: p.value.clone(), version: versions[i], expires_at: p.expires_at };
-                    seen.insert(key, Some(record));
+        match &written {
+            Ok(versions) => {
+                for (p, &version) in puts.into_iter().zip(versions) {
+                    seen.insert((p.space, p.key), Some(Record { value: p.value, version, expires_at: p.expires_at }));
                 }
-                Err(_) => {
-                    seen.remove(&key);
+            }
+            Err(_) => {
+                for p in puts {
+                    seen.remove(&(p.space, p.key));
                 }
             }
         }
@@ -724,26 +709,14 @@ impl<S: Store + ?Sized> Store for Cached<'_, S> {
         if self.holding() {
             return self.hold(put);
         }
-        self.scanned.borrow_mut().retain(|(s, _), _| *s != space);
-        let written = self.inner.put(space, key, value, expect, expires_at, now);
-        let mut seen = self.seen.borrow_mut();
-        match &written {
-            Ok(version) => {
-                seen.insert((space, key.to_owned()), Some(Record { value: put.value, version: *version, expires_at }));
-            }
-            Err(_) => {
-                seen.remove(&(space, key.to_owned()));
-            }
-        }
-        written
+        self.write_group(vec![put]).map(|versions| versions[0])
     }
 
     fn put_all(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError> {
         if self.holding() {
             return puts.iter().map(|p| self.hold(p.clone())).collect();
         }
-        self.scanned.borrow_mut().retain(|(s, _), _| !puts.iter().any(|p| p.space == *s));
-        self.write_group(puts)
+        self.write_group(puts.to_vec())
     }
 
     fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {
