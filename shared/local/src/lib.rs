@@ -91,6 +91,54 @@ impl FileStore {
     }
 }
 
+impl FileStore {
+    /// Runs `write` in one write transaction: committed when it succeeds,
+    /// aborted (nothing written) when any of its conditions fails.
+    fn transact<T>(
+        &self,
+        write: impl FnOnce(&mut redb::Table<'_, &'static str, &'static [u8]>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.db.begin_write().map_err(backend)?;
+        let written = tx.open_table(TABLE).map_err(backend).and_then(|mut table| write(&mut table));
+        match written {
+            Ok(done) => {
+                tx.commit().map_err(backend)?;
+                Ok(done)
+            }
+            Err(e) => {
+                tx.abort().map_err(backend)?;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One conditional write inside a transaction: the current version read,
+/// the condition applied, the document stored with the next version.
+fn write_in(
+    table: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    space: Space,
+    key: &str,
+    value: &Value,
+    expect: Expect,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let k = full_key(space, key);
+    let current = match table.get(k.as_str()).map_err(backend)? {
+        Some(bytes) => {
+            let s = parse(space, key, bytes.value())?;
+            Some(Record { value: Value::Null, version: s.version, expires_at: s.expires_at })
+        }
+        None => None,
+    };
+    let version = next_version(space, key, current.as_ref(), expect, now)?;
+    let bytes = serde_json::to_vec(&Stored { value: value.clone(), version, expires_at })
+        .map_err(|source| StoreError::Corrupt { space: space.as_str(), key: key.to_owned(), source })?;
+    table.insert(k.as_str(), bytes.as_slice()).map_err(backend)?;
+    Ok(version)
+}
+
 impl Store for FileStore {
     fn get(&self, space: Space, key: &str, now: DateTime<Utc>) -> Result<Option<Record>, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
@@ -113,63 +161,13 @@ impl Store for FileStore {
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let tx = self.db.begin_write().map_err(backend)?;
-        let version = {
-            let mut table = tx.open_table(TABLE).map_err(backend)?;
-            let k = full_key(space, key);
-            let current = match table.get(k.as_str()).map_err(backend)? {
-                Some(bytes) => {
-                    let s = parse(space, key, bytes.value())?;
-                    Some(Record { value: Value::Null, version: s.version, expires_at: s.expires_at })
-                }
-                None => None,
-            };
-            let version = next_version(space, key, current.as_ref(), expect, now)?;
-            let bytes = serde_json::to_vec(&Stored { value: value.clone(), version, expires_at })
-                .map_err(|source| StoreError::Corrupt { space: space.as_str(), key: key.to_owned(), source })?;
-            table.insert(k.as_str(), bytes.as_slice()).map_err(backend)?;
-            version
-        };
-        tx.commit().map_err(backend)?;
-        Ok(version)
+        self.transact(|table| write_in(table, space, key, value, expect, expires_at, now))
     }
 
     fn put_all(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError> {
-        // One write transaction: committed when every condition held, aborted otherwise.
-        let tx = self.db.begin_write().map_err(backend)?;
-        let written = (|| {
-            let mut table = tx.open_table(TABLE).map_err(backend)?;
-            let mut versions = Vec::with_capacity(puts.len());
-            for p in puts {
-                let k = full_key(p.space, &p.key);
-                let current = match table.get(k.as_str()).map_err(backend)? {
-                    Some(bytes) => Some(parse(p.space, &p.key, bytes.value())?),
-                    None => None,
-                };
-                let current =
-                    current.map(|s| Record { value: Value::Null, version: s.version, expires_at: s.expires_at });
-                let version = next_version(p.space, &p.key, current.as_ref(), p.expect, p.now)?;
-                let stored = Stored { value: p.value.clone(), version, expires_at: p.expires_at };
-                let bytes = serde_json::to_vec(&stored).map_err(|source| StoreError::Corrupt {
-                    space: p.space.as_str(),
-                    key: p.key.clone(),
-                    source,
-                })?;
-                table.insert(k.as_str(), bytes.as_slice()).map_err(backend)?;
-                versions.push(version);
-            }
-            Ok(versions)
-        })();
-        match written {
-            Ok(versions) => {
-                tx.commit().map_err(backend)?;
-                Ok(versions)
-            }
-            Err(e) => {
-                tx.abort().map_err(backend)?;
-                Err(e)
-            }
-        }
+        self.transact(|table| {
+            puts.iter().map(|p| write_in(table, p.space, &p.key, &p.value, p.expect, p.expires_at, p.now)).collect()
+        })
     }
 
     fn delete(&self, space: Space, key: &str) -> Result<(), StoreError> {
