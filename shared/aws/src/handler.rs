@@ -320,9 +320,7 @@ impl<'a> Invocation<'a> {
         let deadline = self.deadline;
         let mut keep_going = || time_left(deadline);
         let result = self.engine.run_while(&batch.audit, &batch.trail, &mut self.outputs, &mut keep_going);
-        result.map_err(|failures| run_error(what, &failures))?;
-        // The engine settles after every event; nothing kept is left behind.
-        self.outputs.settle().map_err(|f| HandlerError::from_fault(&f))
+        result.map_err(|failures| run_error(what, &failures))
     }
 
     /// One S3 object: read at its version, decoded as it streams, judged.

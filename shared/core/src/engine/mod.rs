@@ -287,7 +287,7 @@ impl<'a, S: Store + ?Sized> Engine<'a, S> {
                     continue;
                 }
                 let result = self
-                    .look_ahead(record)
+                    .look_ahead(record, object.is_some())
                     .map_err(EngineError::from)
                     .and_then(|()| match record.time() {
                         Some(time) => self.tick(time, sink),

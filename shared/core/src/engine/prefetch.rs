@@ -49,11 +49,12 @@ impl<S: Store + ?Sized> Engine<'_, S> {
     /// event's identity will read: the credentials' identity record and,
     /// when the tick is due to look, the alerts waiting for CloudTrail.
     /// Everything read before is forgotten: every event reads afresh.
-    pub(super) fn look_ahead(&self, record: &EventRecord) -> Result<(), StoreError> {
+    /// `tracked`: the event writes an object of a tracked kind.
+    pub(super) fn look_ahead(&self, record: &EventRecord, tracked: bool) -> Result<(), StoreError> {
         self.store.forget();
         let time = self.time_of(record).0;
         let mut keys = Vec::new();
-        if record.outcome == Outcome::Access || self.object_of(record).is_some() {
+        if tracked || record.outcome == Outcome::Access {
             let actor = Actor::from_event(&record.event);
             if let (None, Some(key)) = (&actor.originating_principal, actor.access_key_id) {
                 keys.push((Space::Identity, keys::identity(&Credential::AccessKey(key))));
