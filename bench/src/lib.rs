@@ -4,8 +4,9 @@
 //! end to end over each on the memory store.
 //!
 //! The traffic: 1–2 KB events with IAM `user.extra` on every one, one in a
-//! thousand an Ingress write, the rest reads, watches, lease renewals and
-//! status updates, as compressible as real audit logs (gzip about 6:1).
+//! thousand an Ingress write (by one of twenty people), the rest reads,
+//! watches, lease renewals and status updates, fifty a second as on a busy
+//! cluster, as compressible as real audit logs.
 
 use std::io::Write;
 
@@ -82,8 +83,7 @@ fn background(rng: &mut Lcg, i: u64) -> Value {
         "verb": verb, "user": iam_user(rng), "sourceIPs": [format!("10.0.{}.{}", rng.below(255), rng.below(255))],
         "userAgent": "kubectl/v1.30.2 (linux/amd64) kubernetes/3978b2a",
         "objectRef": object_ref, "responseStatus": {"metadata": {}, "code": 200},
-        "requestReceivedTimestamp": format!("2024-05-01T10:{:02}:{:02}.{:06}Z", i / 60_000 % 60, i / 1000 % 60, rng.below(1_000_000)),
-        "stageTimestamp": format!("2024-05-01T10:{:02}:{:02}.{:06}Z", i / 60_000 % 60, i / 1000 % 60, rng.below(1_000_000)),
+        "requestReceivedTimestamp": stamp(i), "stageTimestamp": stamp(i),
         "annotations": {"authorization.k8s.io/decision": "allow",
                         "authorization.k8s.io/reason": "EKS Access Policy: allowed by ClusterRoleBinding"}
     })
@@ -108,7 +108,7 @@ const WORDS: &[&str] = &[
     "allowWatchBookmarks",
 ];
 
-/// One Ingress write by a person: what the engine is for.
+/// One Ingress write by one of twenty people: what the engine is for.
 fn ingress_write(i: u64) -> Value {
     let (ns, name) = ("shop", format!("web-{}", i % 50));
     let object = json!({
@@ -121,7 +121,8 @@ fn ingress_write(i: u64) -> Value {
                      {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}],
                  "tls": [{"hosts": [format!("{name}.example.com")], "secretName": format!("{name}-tls")}]}
     });
-    let user = "alice@example.com";
+    let person = i / 1000 % 20;
+    let user = format!("dev{person}@example.com");
     json!({
         "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse",
         "auditID": format!("w{i:08}-7c1d-4e2f-9a3b-000000000000"), "stage": "ResponseComplete",
@@ -129,7 +130,7 @@ fn ingress_write(i: u64) -> Value {
         "verb": "update",
         "user": {"username": format!("arn:aws:sts::111122223333:assumed-role/Admin/{user}"),
                  "uid": "aws-iam-authenticator:111122223333:AROAEXAMPLEID", "groups": ["system:authenticated"],
-                 "extra": {"accessKeyId": ["ASIAEXAMPLEKEY"], "arn": [format!("arn:aws:sts::111122223333:assumed-role/Admin/{user}")],
+                 "extra": {"accessKeyId": [format!("ASIAEXAMPLEKEY{person:03}")], "arn": [format!("arn:aws:sts::111122223333:assumed-role/Admin/{user}")],
                            "canonicalArn": ["arn:aws:iam::111122223333:role/Admin"], "principalId": ["AROAEXAMPLEID"],
                            "sessionName": [user]}},
         "sourceIPs": ["192.0.2.10"], "userAgent": "kubectl/v1.30.2 (linux/amd64) kubernetes/3978b2a",
@@ -141,14 +142,19 @@ fn ingress_write(i: u64) -> Value {
     })
 }
 
+/// Milliseconds between two events: 50 a second, a busy production cluster,
+/// so 200 MB spans about 45 minutes and a person's incident collects the
+/// few writes they make in its window, as in a real log.
+const MS_PER_EVENT: u64 = 20;
+
+/// 2024-05-01T10:00:00Z, when the generated log starts.
+const START_MS: i64 = 1_714_557_600_000;
+
+/// The time of the `i`-th event, as the API server writes it.
 fn stamp(i: u64) -> String {
-    format!(
-        "2024-05-01T{:02}:{:02}:{:02}.{:06}Z",
-        10 + i / 3_600_000 % 12,
-        i / 60_000 % 60,
-        i / 1000 % 60,
-        i % 1000 * 1000
-    )
+    let ms = i * MS_PER_EVENT;
+    let s = ms / 1000;
+    format!("2024-05-01T{:02}:{:02}:{:02}.{:06}Z", 10 + s / 3600, s / 60 % 60, s % 60, ms % 1000 * 1000)
 }
 
 /// The generated audit log.
@@ -201,7 +207,7 @@ impl Corpus {
                     .iter()
                     .enumerate()
                     .map(|(i, e)| {
-                        let ts = 1_714_557_600_000_i64 + (c * per + i) as i64;
+                        let ts = START_MS + ((c * per + i) as u64 * MS_PER_EVENT) as i64;
                         format!(r#"{{"id":"3791{c:06}{i:06}","timestamp":{ts},"message":{}}}"#, json!(e))
                     })
                     .collect();

@@ -157,13 +157,63 @@ pub(crate) fn open<'a, R: BufRead + 'a>(mut input: R, limit: u64) -> io::Result<
     Ok(Opened { reader, why: Explainer { codec, consumed } })
 }
 
+/// A buffer for one payload's bytes, kept per thread between payloads: a
+/// subscription or Kinesis payload is decoded and decompressed into memory
+/// already paged in, instead of a fresh allocation the kernel must fault in
+/// page by page. Buffers above [`Scratch::KEEP`] are freed, not kept.
+pub(crate) struct Scratch(Vec<u8>);
+
+impl Scratch {
+    /// The largest buffer kept for the next payload.
+    const KEEP: usize = 16 << 20;
+    /// Buffers kept per thread (a payload inside a payload takes a second).
+    const KEPT: usize = 4;
+
+    thread_local! {
+        static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// An empty buffer, with the capacity an earlier payload left in it.
+    pub fn take() -> Self {
+        Self(Self::POOL.with(|pool| pool.borrow_mut().pop()).unwrap_or_default())
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.0.capacity() <= Self::KEEP {
+            let mut buffer = std::mem::take(&mut self.0);
+            buffer.clear();
+            Self::POOL.with(|pool| {
+                let mut pool = pool.borrow_mut();
+                if pool.len() < Self::KEPT {
+                    pool.push(buffer);
+                }
+            });
+        }
+    }
+}
+
 /// Decompresses a gzip payload held whole in memory (a subscription or
-/// Kinesis payload, a small object) with libdeflate, about twice as fast as
-/// streaming. Only for exactly one member ending where the input ends,
-/// within `limit`: anything else (several members, trailing bytes, damage,
-/// a size past the limit) returns `None`, and the streaming path decodes it
-/// and reports what is wrong and where.
-pub(crate) fn gunzip_whole(bytes: &[u8], limit: u64) -> Option<Vec<u8>> {
+/// Kinesis payload, a small object) into `out`, with libdeflate, about twice
+/// as fast as streaming. Only for exactly one member ending where the input
+/// ends, within `limit`: anything else (several members, trailing bytes,
+/// damage, a size past the limit) returns false, and the streaming path
+/// decodes it and reports what is wrong and where.
+pub(crate) fn gunzip_whole(bytes: &[u8], limit: u64, out: &mut Vec<u8>) -> bool {
     use std::cell::RefCell;
     thread_local! {
         static INFLATER: RefCell<libdeflater::Decompressor> = RefCell::new(libdeflater::Decompressor::new());
@@ -171,12 +221,7 @@ pub(crate) fn gunzip_whole(bytes: &[u8], limit: u64) -> Option<Vec<u8>> {
     const HEADER: usize = 10;
     const TRAILER: usize = 8;
     if Codec::sniff(bytes) != Codec::Gzip || bytes.len() < HEADER + TRAILER {
-        return None;
-    }
-    // A second member would begin with these bytes; where they occur by
-    // chance inside the compressed data, the streaming path decides.
-    if memchr::memmem::find(&bytes[HEADER..], &[0x1f, 0x8b, 0x08]).is_some() {
-        return None;
+        return false;
     }
     let trailer = &bytes[bytes.len() - TRAILER..];
     let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
@@ -184,13 +229,23 @@ pub(crate) fn gunzip_whole(bytes: &[u8], limit: u64) -> Option<Vec<u8>> {
     // The size is modulo 2^32: a bomb that wraps it fails below for want of
     // room, and the streaming path stops it at the limit.
     if u64::from(size) > limit {
-        return None;
+        return false;
     }
-    let mut out = vec![0; size as usize];
-    let written = INFLATER.with(|d| d.borrow_mut().gzip_decompress(bytes, &mut out)).ok()?;
+    out.clear();
+    // libdeflate reads one member and ignores what follows it. A second
+    // member would begin with these bytes; where they occur (by chance,
+    // about one payload in forty), a decoder that reports what it left
+    // unread decides instead.
+    if memchr::memmem::find(&bytes[HEADER..], &[0x1f, 0x8b, 0x08]).is_some() {
+        let mut member = flate2::bufread::GzDecoder::new(bytes);
+        let read = (&mut member).take(u64::from(size) + 1).read_to_end(out);
+        return read.is_ok_and(|n| n == size as usize) && member.into_inner().is_empty();
+    }
+    out.resize(size as usize, 0);
+    let written = INFLATER.with(|d| d.borrow_mut().gzip_decompress(bytes, out));
     // libdeflate checked the member's own trailer; this one must be the
     // input's last eight bytes, or something follows the member.
-    (written == out.len() && libdeflater::crc32(&out) == crc).then_some(out)
+    written.is_ok_and(|n| n == out.len()) && libdeflater::crc32(out) == crc
 }
 
 #[cfg(test)]
@@ -207,13 +262,53 @@ mod tests {
     fn a_whole_member_is_decompressed_and_anything_else_left_to_the_streaming_path() {
         let text = b"{\"kind\":\"Event\"}\n".repeat(1000);
         let one = gzip(&text);
-        assert_eq!(gunzip_whole(&one, 1 << 20).as_deref(), Some(&text[..]));
+        let whole = |bytes: &[u8], limit: u64| {
+            let mut out = Vec::new();
+            gunzip_whole(bytes, limit, &mut out).then_some(out)
+        };
+        assert_eq!(whole(&one, 1 << 20).as_deref(), Some(&text[..]));
         // Two members, trailing garbage, truncation, over the limit: not here.
-        assert_eq!(gunzip_whole(&[one.clone(), one.clone()].concat(), 1 << 20), None);
-        assert_eq!(gunzip_whole(&[&one[..], b"garbage!"].concat(), 1 << 20), None);
-        assert_eq!(gunzip_whole(&one[..one.len() - 3], 1 << 20), None);
-        assert_eq!(gunzip_whole(&one, 100), None);
-        assert_eq!(gunzip_whole(&text, 1 << 20), None, "not gzip");
+        assert_eq!(whole(&[one.clone(), one.clone()].concat(), 1 << 20), None);
+        assert_eq!(whole(&[&one[..], b"garbage!"].concat(), 1 << 20), None);
+        assert_eq!(whole(&one[..one.len() - 3], 1 << 20), None);
+        assert_eq!(whole(&one, 100), None);
+        assert_eq!(whole(&text, 1 << 20), None, "not gzip");
+    }
+
+    /// A member whose compressed bytes hold a gzip magic (here in a stored
+    /// block, as compressed data holds it by chance) is still decoded in
+    /// memory; a second member behind one is not (the streaming path reads
+    /// both), even when the last member repeats the first one's trailer.
+    #[test]
+    fn a_gzip_magic_inside_a_member_is_decoded_whole_and_a_hidden_member_is_not() {
+        let text = [&b"{\"kind\":\"Event\"}\n"[..], b"\x1f\x8b\x08", b"\n"].concat().repeat(100);
+        let mut stored = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        std::io::Write::write_all(&mut stored, &text).unwrap_or_default();
+        let one = stored.finish().unwrap_or_default();
+        assert!(memchr::memmem::find(&one[10..], &[0x1f, 0x8b, 0x08]).is_some());
+        let mut out = Vec::new();
+        assert!(gunzip_whole(&one, 1 << 20, &mut out));
+        assert_eq!(out, text);
+        let hidden = [one.clone(), gzip(b"{\"kind\":\"Event\"}\n"), one.clone()].concat();
+        assert!(!gunzip_whole(&hidden, 1 << 20, &mut out));
+        assert!(!gunzip_whole(&[&one[..], b"\x1f\x8b\x08"].concat(), 1 << 20, &mut out));
+        assert!(!gunzip_whole(&one, 100, &mut out), "past the limit");
+    }
+
+    #[test]
+    fn scratch_buffers_come_back_empty_and_large_ones_are_not_kept() {
+        let mut a = Scratch::take();
+        a.extend_from_slice(b"payload");
+        let capacity = a.capacity();
+        drop(a);
+        let b = Scratch::take();
+        assert!(b.is_empty());
+        assert_eq!(b.capacity(), capacity, "the buffer was kept for the next payload");
+        drop(b);
+        let mut big = Scratch::take();
+        big.reserve(Scratch::KEEP + 1);
+        drop(big);
+        assert!(Scratch::take().capacity() <= Scratch::KEEP);
     }
 
     #[test]

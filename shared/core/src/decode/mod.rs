@@ -460,10 +460,10 @@ impl<'a> Decoder<'a> {
     /// is decompressed at once, and one subscription envelope is split
     /// where it lies, without the streaming framing.
     fn whole(&mut self, location: &Location, bytes: &[u8], limit: u64, raw: Option<&[u8]>) -> u64 {
-        let inflated = compress::gunzip_whole(bytes, limit);
-        let plain = match (&inflated, Codec::sniff(bytes)) {
-            (Some(plain), _) => plain.as_slice(),
-            (None, Codec::Plain) if bytes.len() as u64 <= limit => bytes,
+        let mut inflated = compress::Scratch::take();
+        let plain = match (compress::gunzip_whole(bytes, limit, &mut inflated), Codec::sniff(bytes)) {
+            (true, _) => inflated.as_slice(),
+            (false, Codec::Plain) if bytes.len() as u64 <= limit => bytes,
             _ => return self.stream(location, bytes, limit, raw),
         };
         // One Lambda event or one envelope, whole: read where it lies.
@@ -659,8 +659,9 @@ impl<'a> Decoder<'a> {
     /// A base64 payload: decoded, then decoded again as a stream of its own.
     fn payload(&mut self, location: &Location, field: &'static str, data: &str) {
         let raw = Some(data.as_bytes());
-        match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
-            Ok(bytes) => {
+        let mut bytes = compress::Scratch::take();
+        match base64::engine::general_purpose::STANDARD.decode_vec(data.trim(), &mut bytes) {
+            Ok(()) => {
                 self.whole(location, &bytes, self.limits.max_payload_bytes, raw);
             }
             Err(e) => self.fail(location.clone(), ErrorKind::Base64 { field, message: e.to_string() }, false, raw),
