@@ -107,8 +107,107 @@ impl<R: BufRead> BufRead for Counted<R> {
 
 /// A decompressed view of a stream, plus what is needed to explain its errors.
 pub(crate) struct Opened<'a> {
-    pub reader: Box<dyn BufRead + 'a>,
+    pub reader: Box<dyn BufRead + Send + 'a>,
     pub why: Explainer,
+}
+
+impl<'a> Opened<'a> {
+    /// Moves the decompression of a compressed stream to a thread of
+    /// `scope`, so inflating and reading what it yields use two cores: the
+    /// thread sends decompressed chunks through a channel of two (bounded
+    /// memory) and the returned reader hands them on. A plain stream is
+    /// returned as it is. Errors (the data's, the limit's, the input's own)
+    /// arrive where they would have, after the bytes before them.
+    pub fn on_thread<'scope>(self, scope: &'scope std::thread::Scope<'scope, '_>) -> Opened<'scope>
+    where
+        'a: 'scope,
+    {
+        if self.why.codec == Codec::Plain {
+            return self;
+        }
+        let (chunks, received) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
+        let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+        let mut reader = self.reader;
+        scope.spawn(move || {
+            loop {
+                let mut chunk = returned.try_recv().unwrap_or_else(|_| Vec::with_capacity(BUFFER));
+                chunk.clear();
+                let error = fill(&mut reader, &mut chunk).err();
+                let end = chunk.is_empty() || error.is_some();
+                // A closed channel: the reader stopped reading, so stop too.
+                if !chunk.is_empty() && chunks.send(Ok(chunk)).is_err() {
+                    return;
+                }
+                if let Some(e) = error {
+                    let _ = chunks.send(Err(e));
+                }
+                if end {
+                    return;
+                }
+            }
+        });
+        let reader = Received { chunks: received, give_back, chunk: Vec::new(), at: 0 };
+        Opened { reader: Box::new(reader), why: self.why }
+    }
+}
+
+/// Reads into `chunk` up to [`BUFFER`] bytes, fewer only at the end or
+/// before an error (which the bytes read before it precede).
+fn fill(reader: &mut dyn BufRead, chunk: &mut Vec<u8>) -> io::Result<()> {
+    while chunk.len() < BUFFER {
+        let window = match reader.fill_buf() {
+            Ok(window) => window,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if window.is_empty() {
+            break;
+        }
+        let take = window.len().min(BUFFER - chunk.len());
+        chunk.extend_from_slice(&window[..take]);
+        reader.consume(take);
+    }
+    Ok(())
+}
+
+/// The reading end of [`Opened::on_thread`].
+struct Received {
+    chunks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    give_back: std::sync::mpsc::Sender<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Received {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let window = self.fill_buf()?;
+        let n = window.len().min(buf.len());
+        buf[..n].copy_from_slice(&window[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Received {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.at == self.chunk.len() {
+            let used = std::mem::take(&mut self.chunk);
+            // The thread may have finished; then the buffer is simply freed.
+            let _ = self.give_back.send(used);
+            self.at = 0;
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => self.chunk = chunk,
+                Ok(Err(e)) => return Err(e),
+                // The thread ended after the last chunk: the end of the stream.
+                Err(_) => {}
+            }
+        }
+        Ok(&self.chunk[self.at..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.at = (self.at + amt).min(self.chunk.len());
+    }
 }
 
 /// Explains read errors of an opened stream.
@@ -139,11 +238,11 @@ pub(crate) const BUFFER: usize = 256 * 1024;
 
 /// Opens `input`, decompressing it if its first bytes say so, with at most
 /// `limit` decompressed bytes allowed through.
-pub(crate) fn open<'a, R: BufRead + 'a>(mut input: R, limit: u64) -> io::Result<Opened<'a>> {
+pub(crate) fn open<'a, R: BufRead + Send + 'a>(mut input: R, limit: u64) -> io::Result<Opened<'a>> {
     let codec = Codec::sniff(input.fill_buf()?);
     let consumed = Arc::new(AtomicU64::new(0));
     let counted = Counted { inner: input, consumed: Arc::clone(&consumed) };
-    let reader: Box<dyn BufRead + 'a> = match codec {
+    let reader: Box<dyn BufRead + Send + 'a> = match codec {
         Codec::Plain => Box::new(counted),
         Codec::Gzip => Box::new(io::BufReader::with_capacity(
             BUFFER,

@@ -28,9 +28,7 @@ mod error;
 mod framing;
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read};
-use std::rc::Rc;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -256,7 +254,7 @@ impl Counts {
 /// Bad data is the sink's to hear about ([`Decoded::Failed`]); a failure of
 /// the reader itself (the network, the disk) is not bad data: decoding stops
 /// and it is returned, so the caller can read the input again.
-pub fn decode_reader<R: Read>(
+pub fn decode_reader<R: Read + Send>(
     input: &str,
     reader: R,
     options: &Options,
@@ -278,7 +276,7 @@ pub fn decode_bytes(input: &str, bytes: &[u8], options: &Options, sink: &mut dyn
 /// events, and CloudTrail delivered through a CloudWatch Logs subscription.
 /// Only events the product acts on reach the sink; digest and insight
 /// records are skipped.
-pub fn decode_cloudtrail_reader<R: Read>(
+pub fn decode_cloudtrail_reader<R: Read + Send>(
     input: &str,
     reader: R,
     options: &Options,
@@ -293,7 +291,7 @@ pub fn decode_cloudtrail_reader<R: Read>(
 struct Source<R> {
     inner: R,
     read: u64,
-    failed: Rc<RefCell<Option<(u64, std::io::Error)>>>,
+    failed: SourceFailure,
 }
 
 impl<R: Read> Read for Source<R> {
@@ -306,25 +304,26 @@ impl<R: Read> Read for Source<R> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
             Err(e) => {
                 let kind = e.kind();
-                *self.failed.borrow_mut() = Some((self.read, e));
+                *self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((self.read, e));
                 Err(std::io::Error::new(kind, "the input's reader failed"))
             }
         }
     }
 }
 
-fn decode_source<R: Read>(
+fn decode_source<R: Read + Send>(
     input: &str,
     reader: R,
     options: &Options,
     sink: &mut dyn FnMut(Decoded),
     mode: Mode,
 ) -> Result<Counts, ReadError> {
-    let failed = Rc::new(RefCell::new(None));
-    let source = Source { inner: reader, read: 0, failed: Rc::clone(&failed) };
+    let failed = SourceFailure::default();
+    let source = Source { inner: reader, read: 0, failed: Arc::clone(&failed) };
     let reader = BufReader::with_capacity(compress::BUFFER, source);
     let counts = decode_any(input, reader, options, sink, mode, Some(&failed));
-    match failed.take() {
+    let failure = failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    match failure {
         Some((offset, source)) => Err(ReadError { location: Location::input(Arc::from(input)), offset, source }),
         None => Ok(counts),
     }
@@ -343,9 +342,9 @@ enum Mode {
 }
 
 /// The slot where a [`Source`] keeps its failure.
-type SourceFailure = Rc<RefCell<Option<(u64, std::io::Error)>>>;
+type SourceFailure = Arc<std::sync::Mutex<Option<(u64, std::io::Error)>>>;
 
-fn decode_any<R: BufRead>(
+fn decode_any<R: BufRead + Send>(
     input: &str,
     reader: R,
     options: &Options,
@@ -366,6 +365,16 @@ struct Decoder<'a> {
     counts: Counts,
     mode: Mode,
     source_failure: Option<&'a SourceFailure>,
+}
+
+/// Input below which decoding its parts on several cores costs more in
+/// starting threads than it saves.
+const PARALLEL_BYTES: usize = 256 << 10;
+
+/// The cores this process may use, asked once.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
 }
 
 /// Where one candidate record was delivered from, as the framing says.
@@ -443,7 +452,7 @@ impl<'a> Decoder<'a> {
     /// reader is no failure of the data: it is not reported (the caller
     /// hears of it as a [`ReadError`]).
     fn fail(&mut self, location: Location, kind: ErrorKind, whole_input: bool, raw: Option<&[u8]>) {
-        if whole_input && self.source_failure.is_some_and(|f| f.borrow().is_some()) {
+        if whole_input && self.source_failure.is_some_and(|f| f.lock().is_ok_and(|f| f.is_some())) {
             return;
         }
         if whole_input {
@@ -495,9 +504,21 @@ impl<'a> Decoder<'a> {
     /// Decompresses, sniffs and splits one stream. Returns the decompressed
     /// bytes read. `raw`: the stream's bytes as they arrived, for a payload
     /// inside an event (quarantined whole if the stream is damaged).
-    fn stream<R: BufRead>(&mut self, location: &Location, reader: R, limit: u64, raw: Option<&[u8]>) -> u64 {
+    fn stream<R: BufRead + Send>(&mut self, location: &Location, reader: R, limit: u64, raw: Option<&[u8]>) -> u64 {
+        std::thread::scope(|scope| self.stream_on(scope, location, reader, limit, raw))
+    }
+
+    /// [`Decoder::stream`], decompressing on a thread of `scope`.
+    fn stream_on<'scope, R: BufRead + Send + 'scope>(
+        &mut self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        location: &Location,
+        reader: R,
+        limit: u64,
+        raw: Option<&[u8]>,
+    ) -> u64 {
         let compress::Opened { mut reader, why } = match compress::open(reader, limit) {
-            Ok(opened) => opened,
+            Ok(opened) => opened.on_thread(scope),
             Err(e) => {
                 self.fail(location.clone(), ErrorKind::Io(e), true, raw);
                 return 0;
@@ -623,15 +644,16 @@ impl<'a> Decoder<'a> {
             }
             Shape::Records => {
                 let event = serde_json::from_slice::<LambdaRecords<'_>>(bytes)?;
-                for (i, raw) in event.records.iter().enumerate() {
+                let records: Vec<(usize, &RawValue)> = event.records.iter().copied().enumerate().collect();
+                self.in_parallel(&records, bytes.len(), |decoder, &(i, raw)| {
                     match serde_json::from_str::<LambdaRecord<'_>>(raw.get()) {
-                        Ok(record) => self.lambda_record(location, i, &record, raw.get().as_bytes()),
+                        Ok(record) => decoder.lambda_record(location, i, &record, raw.get().as_bytes()),
                         Err(e) => {
                             let at = location.child(format_args!("Records[{i}]"));
-                            self.fail(at, ErrorKind::Json(e), false, Some(raw.get().as_bytes()));
+                            decoder.fail(at, ErrorKind::Json(e), false, Some(raw.get().as_bytes()));
                         }
                     }
-                }
+                });
             }
         }
         Ok(())
@@ -682,7 +704,9 @@ impl<'a> Decoder<'a> {
             log_stream: header.log_stream,
             event_id: None,
         };
-        for (i, log_event) in entries.iter().enumerate() {
+        let entries: Vec<(usize, envelope::Entry<'_>)> = entries.into_iter().enumerate().collect();
+        self.in_parallel(&entries, bytes.len(), |decoder, (i, log_event)| {
+            let i = *i;
             let raw = log_event.message;
             // Where a person finds it again: the log stream and the log event's id.
             let at = || match (&source.log_group, &source.log_stream, &log_event.id) {
@@ -696,11 +720,62 @@ impl<'a> Decoder<'a> {
             };
             match raw.first() {
                 // The usual case: the audit event as a JSON string.
-                Some(b'"') => self.message(raw, true, &at, delivery),
+                Some(b'"') => decoder.message(raw, true, &at, delivery),
                 // Tolerated: a producer that embedded the object itself.
-                Some(b'{') => self.message(raw, false, &at, delivery),
-                _ => self.skip(SkipReason::NotAuditEvent, &at),
+                Some(b'{') => decoder.message(raw, false, &at, delivery),
+                _ => decoder.skip(SkipReason::NotAuditEvent, &at),
             }
+        });
+    }
+
+    /// Decodes independent parts (the records of a Kinesis or Firehose
+    /// event, the log events of an envelope) on every core: the first share
+    /// here, the others on threads of their own, each collecting what it
+    /// decodes; then passes those on in order, so the sink hears exactly
+    /// what one thread would have told it. A thread is worth starting only
+    /// for [`PARALLEL_BYTES`] of input or more.
+    fn in_parallel<T: Sync>(&mut self, parts: &[T], bytes: usize, decode: impl Fn(&mut Decoder<'_>, &T) + Sync) {
+        let workers = cores().min(parts.len());
+        if workers < 2 || bytes < PARALLEL_BYTES {
+            for part in parts {
+                decode(self, part);
+            }
+            return;
+        }
+        let mut shares = parts.chunks(parts.len().div_ceil(workers));
+        let here = shares.next().unwrap_or_default();
+        let (limits, report_skipped, mode, decode) = (self.limits, self.report_skipped, self.mode, &decode);
+        let collected: Vec<(Vec<Decoded>, Counts)> = std::thread::scope(|scope| {
+            let threads: Vec<_> = shares
+                .map(|share| {
+                    scope.spawn(move || {
+                        let mut out = Vec::new();
+                        let mut collect = |d| out.push(d);
+                        let mut decoder = Decoder {
+                            limits,
+                            report_skipped,
+                            sink: &mut collect,
+                            counts: Counts::default(),
+                            mode,
+                            source_failure: None,
+                        };
+                        for part in share {
+                            decode(&mut decoder, part);
+                        }
+                        let counts = decoder.counts;
+                        (out, counts)
+                    })
+                })
+                .collect();
+            for part in here {
+                decode(self, part);
+            }
+            // Decoding never panics on input; a panic is a bug, and says so.
+            threads.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        });
+        for (out, counts) in collected {
+            out.into_iter().for_each(&mut *self.sink);
+            self.counts.merge(&counts);
         }
     }
 
@@ -885,5 +960,119 @@ mod tests {
         assert_eq!(source("/aws/eks/prod-eu/cluster").cluster(), Some("prod-eu"));
         assert_eq!(source("/aws/lambda/x").cluster(), None);
         assert_eq!(source("/aws/eks//cluster").cluster(), None);
+    }
+
+    const WRITE: &str = r#"{"kind":"Event","auditID":"a-ID","stage":"ResponseComplete","verb":"update","objectRef":{"resource":"ingresses","namespace":"shop","name":"web","apiGroup":"networking.k8s.io"},"responseStatus":{"code":200},"user":{"username":"alice"},"requestReceivedTimestamp":"2024-05-01T10:00:00Z","stageTimestamp":"2024-05-01T10:00:00Z"}"#;
+
+    /// Gzip JSON lines of `n` Ingress writes, numbered, with 2 KB of text each
+    /// so the stream spans several of the decompression thread's chunks.
+    fn writes(n: usize) -> Vec<u8> {
+        let pad = "x".repeat(2048);
+        let mut lines = String::new();
+        for i in 0..n {
+            lines.push_str(&WRITE.replace("a-ID", &format!("a-{i}")).replace("alice", &format!("alice{pad}")));
+            lines.push('\n');
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, lines.as_bytes()).unwrap_or_default();
+        gz.finish().unwrap_or_default()
+    }
+
+    /// Yields `good` bytes, a few at a time, then fails as a network does.
+    struct Breaks<'a> {
+        bytes: &'a [u8],
+        good: usize,
+    }
+
+    impl Read for Breaks<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.good == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer"));
+            }
+            let n = buf.len().min(self.good).min(self.bytes.len()).min(4096);
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            self.good -= n;
+            Ok(n)
+        }
+    }
+
+    fn kept_ids(gz: &[u8], good: usize) -> (Vec<String>, Result<Counts, ReadError>) {
+        let mut ids = Vec::new();
+        let result = decode_reader("object", Breaks { bytes: gz, good }, &Options::default(), &mut |d| {
+            if let Decoded::Event(e) = d {
+                ids.push(e.event.audit_id);
+            }
+        });
+        (ids, result)
+    }
+
+    /// An envelope large enough to be decoded on every core tells the sink
+    /// what one thread would: every log event, kept, failed or skipped, in
+    /// its order, and the same counts.
+    #[test]
+    fn log_events_decoded_on_several_cores_reach_the_sink_in_order() {
+        let pad = "x".repeat(200);
+        let n = 3000;
+        let messages: Vec<String> = (0..n)
+            .map(|i| match i % 3 {
+                0 => serde_json::json!(WRITE.replace("a-ID", &format!("a-{i}")).replace("alice", &format!("a{pad}"))),
+                1 => serde_json::json!(format!(
+                    r#"{{"kind":"Event","verb":"get","objectRef":{{"resource":"pods"}},"x":"{pad}"}}"#
+                )),
+                _ => serde_json::json!(r#"{"kind":"Event","verb":"update","objectRef":{"resource":"ingresses"},"#),
+            })
+            .map(|m| m.to_string())
+            .collect();
+        let events: Vec<String> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!(r#"{{"id":"{i}","timestamp":1714557600000,"message":{m}}}"#))
+            .collect();
+        let envelope = format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod/cluster","logStream":"s","subscriptionFilters":["f"],"logEvents":[{}]}}"#,
+            events.join(",")
+        );
+        assert!(envelope.len() > PARALLEL_BYTES);
+        let options = Options { report_skipped: true, ..Options::default() };
+        let mut seen = Vec::new();
+        let counts = decode_bytes("envelope", envelope.as_bytes(), &options, &mut |d| {
+            seen.push(match d {
+                Decoded::Event(e) => format!("kept {}", e.location.at),
+                Decoded::Failed(e) => format!("failed {}", e.location.at),
+                Decoded::Skipped { location, .. } => format!("skipped {}", location.at),
+                Decoded::CloudTrail(_) => "cloudtrail".into(),
+            });
+        });
+        let expected: Vec<String> = (0..n)
+            .map(|i| {
+                let what = ["kept", "skipped", "failed"][i % 3];
+                format!("{what} byte 0 (line 1) > logEvents[{i}] (/aws/eks/prod/cluster s id {i})")
+            })
+            .collect();
+        assert_eq!(seen.len(), expected.len());
+        let first_difference = seen.iter().zip(&expected).find(|(s, e)| s != e);
+        assert_eq!(first_difference, None);
+        assert_eq!((counts.records, counts.kept, counts.malformed), (n as u64, n as u64 / 3, n as u64 / 3));
+    }
+
+    /// Decompression runs on its own thread: every record arrives, in order,
+    /// and a reader that fails midway is the reader's failure (the caller
+    /// reads the object again), never a damaged input, with the records
+    /// before it kept.
+    #[test]
+    fn a_stream_decompressed_on_its_own_thread_keeps_order_and_tells_a_reader_failure_from_damage() {
+        let gz = writes(2000);
+        let (ids, result) = kept_ids(&gz, usize::MAX);
+        let expected: Vec<String> = (0..2000).map(|i| format!("a-{i}")).collect();
+        assert_eq!(ids, expected);
+        assert_eq!(result.map(|c| c.kept).ok(), Some(2000));
+
+        let (ids, result) = kept_ids(&gz, gz.len() / 2);
+        let error = result.err();
+        assert!(error.as_ref().is_some_and(|e| e.offset == (gz.len() / 2) as u64), "{error:?}");
+        assert!(error.is_some_and(|e| e.source.kind() == std::io::ErrorKind::ConnectionReset));
+        assert!(!ids.is_empty() && ids.len() < 2000);
+        assert_eq!(ids, expected[..ids.len()]);
     }
 }
