@@ -27,7 +27,10 @@ fn main() {
     for _ in 0..rounds {
         let mut p = Pipeline::default();
         for (i, d) in deliveries.iter().enumerate() {
-            p.deliver(&format!("{path}-{i}"), d);
+            match path {
+                "s3" | "firehose" => p.read_object(&format!("{path}-{i}"), d),
+                _ => p.deliver(&format!("{path}-{i}"), d),
+            }
         }
         assert_eq!(p.counts.kept, corpus.writes);
     }

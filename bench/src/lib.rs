@@ -14,7 +14,7 @@ use base64::Engine as _;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sentinel_core::alert::Alert;
-use sentinel_core::decode::{Counts, Decoded, EventRecord, Options, decode_bytes};
+use sentinel_core::decode::{Counts, Decoded, EventRecord, Options, decode_bytes, decode_reader};
 use sentinel_core::engine::Engine;
 use sentinel_core::fault::Fault;
 use sentinel_core::policy::Policy;
@@ -258,6 +258,15 @@ pub fn firehose_object(envelopes: &[String]) -> Vec<u8> {
     envelopes.iter().flat_map(|e| gzip(e.as_bytes())).collect()
 }
 
+/// A decoder sink that keeps the events and stops at anything damaged.
+fn keep(records: &mut Vec<EventRecord>) -> impl FnMut(Decoded) + '_ {
+    |d| match d {
+        Decoded::Event(e) => records.push(*e),
+        Decoded::Failed(e) => panic!("benchmark data failed to decode: {e}"),
+        _ => {}
+    }
+}
+
 /// Counts what the engine would publish, nothing more.
 #[derive(Default)]
 pub struct Count {
@@ -295,14 +304,29 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Decodes one delivery (any framing) and runs the engine over it.
+    /// Decodes one Lambda event (any framing), as it arrives whole, and runs
+    /// the engine over it.
     pub fn deliver(&mut self, name: &str, bytes: &[u8]) {
         let mut records: Vec<EventRecord> = Vec::new();
-        let counts = decode_bytes(name, bytes, &self.options, &mut |d| match d {
-            Decoded::Event(e) => records.push(*e),
-            Decoded::Failed(e) => panic!("benchmark data failed to decode: {e}"),
-            _ => {}
-        });
+        let counts = decode_bytes(name, bytes, &self.options, &mut keep(&mut records));
+        self.counts.merge(&counts);
+        self.judge(&mut records);
+    }
+
+    /// Decodes one Lambda event and counts the relevant events, without
+    /// judging them: what the engine adds is the difference.
+    pub fn decode_only(bytes: &[u8]) -> u64 {
+        decode_bytes("event", bytes, &Options::default(), &mut |_| {}).kept
+    }
+
+    /// Decodes one S3 object as the function reads it, streamed, and runs
+    /// the engine over it.
+    pub fn read_object(&mut self, name: &str, bytes: &[u8]) {
+        let mut records: Vec<EventRecord> = Vec::new();
+        let counts = match decode_reader(name, bytes, &self.options, &mut keep(&mut records)) {
+            Ok(counts) => counts,
+            Err(e) => panic!("reading benchmark data from memory failed: {e}"),
+        };
         self.counts.merge(&counts);
         self.judge(&mut records);
     }
