@@ -157,6 +157,56 @@ fn stamp(i: u64) -> String {
     format!("2024-05-01T{:02}:{:02}:{:02}.{:06}Z", 10 + s / 3600, s / 60 % 60, s % 60, ms % 1000 * 1000)
 }
 
+/// The top-level keys of an audit event in the order the API server writes
+/// them (its Go struct's field order), and those of `objectRef`. A
+/// `serde_json::Value` sorts its keys, which would put `verb` last.
+const EVENT_ORDER: &[&str] = &[
+    "kind",
+    "apiVersion",
+    "level",
+    "auditID",
+    "stage",
+    "requestURI",
+    "verb",
+    "user",
+    "sourceIPs",
+    "userAgent",
+    "objectRef",
+    "responseStatus",
+    "requestObject",
+    "responseObject",
+    "requestReceivedTimestamp",
+    "stageTimestamp",
+    "annotations",
+];
+const OBJECT_REF_ORDER: &[&str] = &["resource", "namespace", "name", "apiGroup", "apiVersion", "subresource"];
+
+/// One event as compact JSON with its keys in the API server's order.
+fn in_api_server_order(event: &Value) -> String {
+    fn object(map: &serde_json::Map<String, Value>, order: &[&str], out: &mut String) {
+        out.push('{');
+        let keys = order.iter().copied().filter(|k| map.contains_key(*k));
+        for (n, key) in keys.chain(map.keys().map(String::as_str).filter(|k| !order.contains(k))).enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&json!(key).to_string());
+            out.push(':');
+            match (&map[key], key) {
+                (Value::Object(inner), "objectRef") => object(inner, OBJECT_REF_ORDER, out),
+                (value, _) => out.push_str(&value.to_string()),
+            }
+        }
+        out.push('}');
+    }
+    let mut out = String::new();
+    match event {
+        Value::Object(map) => object(map, EVENT_ORDER, &mut out),
+        other => out.push_str(&other.to_string()),
+    }
+    out
+}
+
 /// The generated audit log.
 pub struct Corpus {
     /// One compact JSON audit event per entry, in time order.
@@ -178,7 +228,7 @@ impl Corpus {
             } else {
                 background(&mut rng, i)
             };
-            let line = event.to_string();
+            let line = in_api_server_order(&event);
             size += line.len() + 1;
             events.push(line);
             i += 1;

@@ -50,7 +50,9 @@ pub fn is_tracked(group: Option<&str>, resource: &str) -> bool {
 
 struct Patterns {
     verb_key: memmem::Finder<'static>,
-    resource_key: memmem::Finder<'static>,
+    /// `resource` and a closing quote: the end of both the `"resource"`
+    /// and the `"subresource"` key, so one search finds both.
+    resource_tail: memmem::Finder<'static>,
     subresource_key: memmem::Finder<'static>,
     object_ref_key: memmem::Finder<'static>,
     /// Values, each followed by its closing quote (so a prefix is a whole value).
@@ -75,7 +77,7 @@ impl Patterns {
         let value = |s: &str| [s.as_bytes(), quote].concat();
         Self {
             verb_key: key("verb"),
-            resource_key: key("resource"),
+            resource_tail: json_finder(&[b"resource", quote].concat()),
             subresource_key: key("subresource"),
             object_ref_key: key("objectRef"),
             verbs: Verb::WRITES.iter().map(|v| value(v.as_str())).collect(),
@@ -89,7 +91,12 @@ impl Patterns {
     /// What follows `key` found at `at`: a string value, from just past its
     /// opening quote, if `:` and a quote follow the key.
     fn string_after<'b>(&self, bytes: &'b [u8], key: &memmem::Finder<'_>, at: usize) -> Option<&'b [u8]> {
-        trim_ws(trim_ws(&bytes[at + key.needle().len()..]).strip_prefix(b":")?).strip_prefix(self.quote)
+        self.value_after(bytes, at + key.needle().len())
+    }
+
+    /// A string value after a key that ends just before `end`.
+    fn value_after<'b>(&self, bytes: &'b [u8], end: usize) -> Option<&'b [u8]> {
+        trim_ws(trim_ws(bytes.get(end..)?).strip_prefix(b":")?).strip_prefix(self.quote)
     }
 
     /// True if some occurrence of `key` is followed by `:` and one of `values`.
@@ -145,11 +152,23 @@ fn trim_ws(mut bytes: &[u8]) -> &[u8] {
 /// or value that way (`"\u0076erb"` is `"verb"`) and only the parse can tell.
 pub fn prefilter(bytes: &[u8], escaped: bool) -> bool {
     // Separate SIMD searches for rare needles beat one search for all keys:
-    // every key starts with a quote, the commonest byte of the record.
+    // every key starts with a quote, the commonest byte of the record. The
+    // resource and subresource keys end alike and share one search.
     let p = Patterns::get(escaped);
-    (p.key_has_value(bytes, &p.verb_key, &p.verbs) && p.key_has_value(bytes, &p.resource_key, &p.resources))
-        || p.key_has_value(bytes, &p.subresource_key, &p.access_subresources)
-        || p.unicode_escape.find(bytes).is_some()
+    let write = p.key_has_value(bytes, &p.verb_key, &p.verbs);
+    let mut tracked = false;
+    for at in p.resource_tail.find_iter(bytes) {
+        let key = &bytes[..at];
+        let value = || p.value_after(bytes, at + p.resource_tail.needle().len());
+        if key.ends_with(p.quote) {
+            tracked = tracked || (write && value().is_some_and(|v| p.resources.iter().any(|x| v.starts_with(x))));
+        } else if key.strip_suffix(b"sub").is_some_and(|k| k.ends_with(p.quote))
+            && value().is_some_and(|v| p.access_subresources.iter().any(|x| v.starts_with(x)))
+        {
+            return true;
+        }
+    }
+    (write && tracked) || p.unicode_escape.find(bytes).is_some()
 }
 
 /// Byte-level test on a record the [`prefilter`] passed: is it a write to a

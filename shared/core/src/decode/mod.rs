@@ -394,7 +394,37 @@ struct LambdaLogs<'a> {
 #[derive(Deserialize)]
 struct LambdaLogsData<'a> {
     #[serde(borrow)]
-    data: Cow<'a, str>,
+    data: Payload<'a>,
+}
+
+/// A base64 payload as the bytes of its JSON string, borrowed where the
+/// string has no escapes. Not checked as UTF-8: base64 is ASCII, and a byte
+/// outside its alphabet fails the base64 decode, which names the field.
+struct Payload<'a>(Cow<'a, [u8]>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Payload<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Bytes<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Bytes<'a> {
+            type Value = Payload<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a base64 string")
+            }
+            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Payload<'a>, E> {
+                Ok(Payload(Cow::Borrowed(v)))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Payload<'a>, E> {
+                Ok(Payload(Cow::Owned(v.to_vec())))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Payload<'a>, E> {
+                Ok(Payload(Cow::Borrowed(v.as_bytes())))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Payload<'a>, E> {
+                Ok(Payload(Cow::Owned(v.as_bytes().to_vec())))
+            }
+        }
+        deserializer.deserialize_bytes(Bytes(std::marker::PhantomData))
+    }
 }
 
 /// Kinesis (`Records[].kinesis.data`) and Firehose (`records[].data`) Lambda events.
@@ -409,7 +439,7 @@ struct LambdaRecord<'a> {
     #[serde(borrow, default)]
     kinesis: Option<KinesisData<'a>>,
     #[serde(borrow, default)]
-    data: Option<Cow<'a, str>>,
+    data: Option<Payload<'a>>,
     #[serde(borrow, default)]
     s3: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "eventVersion")]
@@ -419,7 +449,7 @@ struct LambdaRecord<'a> {
 #[derive(Deserialize)]
 struct KinesisData<'a> {
     #[serde(borrow)]
-    data: Cow<'a, str>,
+    data: Payload<'a>,
 }
 
 impl<'a> Decoder<'a> {
@@ -679,10 +709,11 @@ impl<'a> Decoder<'a> {
     }
 
     /// A base64 payload: decoded, then decoded again as a stream of its own.
-    fn payload(&mut self, location: &Location, field: &'static str, data: &str) {
-        let raw = Some(data.as_bytes());
+    fn payload(&mut self, location: &Location, field: &'static str, data: &Payload<'_>) {
+        let data = data.0.as_ref();
+        let raw = Some(data);
         let mut bytes = compress::Scratch::take();
-        match base64::engine::general_purpose::STANDARD.decode_vec(data.trim(), &mut bytes) {
+        match base64::engine::general_purpose::STANDARD.decode_vec(data.trim_ascii(), &mut bytes) {
             Ok(()) => {
                 self.whole(location, &bytes, self.limits.max_payload_bytes, raw);
             }
@@ -1054,6 +1085,40 @@ mod tests {
         let first_difference = seen.iter().zip(&expected).find(|(s, e)| s != e);
         assert_eq!(first_difference, None);
         assert_eq!((counts.records, counts.kept, counts.malformed), (n as u64, n as u64 / 3, n as u64 / 3));
+    }
+
+    /// A payload's base64 is read as bytes, borrowed; a producer that
+    /// escapes its slashes (`\/`, as JSON allows) gets the same result.
+    #[test]
+    fn a_payload_with_escaped_slashes_decodes_like_one_without() {
+        use base64::Engine as _;
+        // The first event id whose payload's base64 holds a slash.
+        let (id, data) = (0..)
+            .map(|n| {
+                let envelope = format!(
+                    r#"{{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/eks/prod/cluster","logStream":"s","subscriptionFilters":[],"logEvents":[{{"id":"1","timestamp":1714557600000,"message":{}}}]}}"#,
+                    serde_json::json!(WRITE.replace("a-ID", &format!("a-{n}")))
+                );
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                std::io::Write::write_all(&mut gz, envelope.as_bytes()).unwrap_or_default();
+                (format!("a-{n}"), base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap_or_default()))
+            })
+            .find(|(_, data)| data.contains('/'))
+            .unwrap_or_default();
+        let kept = |event: &str| {
+            let mut ids = Vec::new();
+            decode_bytes("event", event.as_bytes(), &Options::default(), &mut |d| {
+                if let Decoded::Event(e) = d {
+                    ids.push(e.event.audit_id);
+                }
+            });
+            ids
+        };
+        let plain = format!(r#"{{"awslogs":{{"data":"{data}"}}}}"#);
+        let escaped = plain.replace('/', "\\/");
+        assert_ne!(plain, escaped);
+        assert_eq!(kept(&plain), vec![id]);
+        assert_eq!(kept(&escaped), kept(&plain));
     }
 
     /// Decompression runs on its own thread: every record arrives, in order,
