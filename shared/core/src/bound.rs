@@ -126,6 +126,12 @@ fn bound_keys(map: &mut Map<String, Value>, limits: &JsonLimits) {
 
 /// The length of a value's JSON text.
 pub fn size(value: &Value) -> usize {
+    size_of(value)
+}
+
+/// The length of any serialisable value's JSON text (0 if it cannot be
+/// written as JSON), counted as it is written, never held.
+pub fn size_of<T: Serialize + ?Sized>(value: &T) -> usize {
     struct Counter(usize);
     impl std::io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -137,14 +143,7 @@ pub fn size(value: &Value) -> usize {
         }
     }
     let mut counter = Counter(0);
-    // Writing a Value to a counter cannot fail.
-    let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
-}
-
-/// The length of any serialisable value's JSON text.
-pub fn size_of<T: Serialize>(value: &T) -> usize {
-    serde_json::to_value(value).map_or(0, |v| size(&v))
+    serde_json::to_writer(&mut counter, value).map_or(0, |()| counter.0)
 }
 
 #[cfg(test)]
@@ -176,6 +175,24 @@ mod tests {
         json(&mut wide, &EVIDENCE);
         assert!(size(&wide) <= EVIDENCE.total, "{}", size(&wide));
         assert_eq!(wide["truncated"], true);
+    }
+
+    /// The size counted is the length of the JSON text the value writes, for
+    /// a document as for a `Value` (integer map keys quoted, floats as written).
+    #[test]
+    fn size_of_is_the_length_of_the_json_text() {
+        #[derive(Serialize)]
+        struct Doc {
+            name: String,
+            seen: Option<u32>,
+            weights: std::collections::BTreeMap<u32, f64>,
+        }
+        let doc = Doc { name: "web \"é\"".into(), seen: None, weights: [(1, 0.5), (20, 1e21)].into() };
+        let text = serde_json::to_string(&doc).unwrap_or_default();
+        assert!(!text.is_empty());
+        assert_eq!(size_of(&doc), text.len());
+        let value = json!({"b": [1, 2.5, null], "a": {"k": "v"}});
+        assert_eq!(size(&value), value.to_string().len());
     }
 
     #[test]
