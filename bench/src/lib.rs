@@ -181,7 +181,9 @@ const EVENT_ORDER: &[&str] = &[
 ];
 const OBJECT_REF_ORDER: &[&str] = &["resource", "namespace", "name", "apiGroup", "apiVersion", "subresource"];
 
-/// One event as compact JSON with its keys in the API server's order.
+/// One event as compact JSON as the API server writes it: keys in its order,
+/// and `&`, `<`, `>` escaped (`\u0026`), as Go's JSON encoder does by default
+/// (every list and watch with more than one query parameter has them).
 fn in_api_server_order(event: &Value) -> String {
     fn object(map: &serde_json::Map<String, Value>, order: &[&str], out: &mut String) {
         out.push('{');
@@ -204,7 +206,9 @@ fn in_api_server_order(event: &Value) -> String {
         Value::Object(map) => object(map, EVENT_ORDER, &mut out),
         other => out.push_str(&other.to_string()),
     }
-    out
+    // Outside strings JSON has none of these characters, so this escapes
+    // exactly the ones inside them.
+    out.replace('&', "\\u0026").replace('<', "\\u003c").replace('>', "\\u003e")
 }
 
 /// The generated audit log.

@@ -99,6 +99,20 @@ impl Patterns {
         trim_ws(trim_ws(bytes.get(end..)?).strip_prefix(b":")?).strip_prefix(self.quote)
     }
 
+    /// True if a `\uXXXX` escape in `bytes` could spell a letter: one whose
+    /// digits are an ASCII letter's, or are not four hex digits (the parse
+    /// then decides). The keys and values the filter looks for are letters
+    /// only, so no other escape can hide one of them.
+    fn escapes_a_letter(&self, bytes: &[u8]) -> bool {
+        self.unicode_escape.find_iter(bytes).any(|at| {
+            let digits = bytes.get(at + 2..at + 6).and_then(|d| std::str::from_utf8(d).ok());
+            match digits.and_then(|d| u32::from_str_radix(d, 16).ok()) {
+                Some(code) => char::from_u32(code).is_some_and(|c| c.is_ascii_alphabetic()),
+                None => true,
+            }
+        })
+    }
+
     /// True if some occurrence of `key` is followed by `:` and one of `values`.
     fn key_has_value(&self, bytes: &[u8], key: &memmem::Finder<'_>, values: &[Vec<u8>]) -> bool {
         key.find_iter(bytes)
@@ -148,8 +162,11 @@ fn trim_ws(mut bytes: &[u8]) -> &[u8] {
 /// an access event (a `subresource` key with one of the access values)?
 /// `escaped` says the record is the inside of a JSON string (quotes appear as `\"`).
 /// Never false for a record that [`judge`] would keep: a record with a
-/// `\u` escape anywhere passes, since JSON may spell any character of a key
-/// or value that way (`"\u0076erb"` is `"verb"`) and only the parse can tell.
+/// `\u` escape of a letter anywhere passes, since JSON may spell any
+/// character of a key or value that way (`"\u0076erb"` is `"verb"`) and only
+/// the parse can tell. Escapes of other characters pass through: the API
+/// server writes every `&` in a request URI as `\u0026` (Go's encoder escapes
+/// HTML characters), and every key and value looked for is letters only.
 pub fn prefilter(bytes: &[u8], escaped: bool) -> bool {
     // Separate SIMD searches for rare needles beat one search for all keys:
     // every key starts with a quote, the commonest byte of the record. The
@@ -168,18 +185,18 @@ pub fn prefilter(bytes: &[u8], escaped: bool) -> bool {
             return true;
         }
     }
-    (write && tracked) || p.unicode_escape.find(bytes).is_some()
+    (write && tracked) || p.escapes_a_letter(bytes)
 }
 
 /// Byte-level test on a record the [`prefilter`] passed: is it a write to a
 /// subresource that gives no access (`status`, `scale`, …), which [`judge`]
 /// skips? Read from the record's `objectRef`, which holds no nested object.
-/// False whenever unsure: a `\u` escape anywhere, `"objectRef"` absent or
+/// False whenever unsure: a `\u` escape of a letter, `"objectRef"` absent or
 /// written more than once (a client may put the word in an object's
 /// fields), a subresource that is empty or one of the access ones.
 pub fn other_subresource(bytes: &[u8], escaped: bool) -> bool {
     let p = Patterns::get(escaped);
-    if p.unicode_escape.find(bytes).is_some() {
+    if p.escapes_a_letter(bytes) {
         return false;
     }
     // Exactly one `"objectRef"` in the record: then it is the top-level one
@@ -382,6 +399,24 @@ mod tests {
         ] {
             assert_ne!(verdict(record), Verdict::Skip(SkipReason::NotRelevant), "{record}");
             assert!(prefilter(record.as_bytes(), false), "{record}");
+        }
+    }
+
+    /// The API server escapes `&`, `<` and `>` in every string (`\u0026`):
+    /// such a record is judged by its bytes like any other, in an envelope
+    /// too, while an escape of a letter still sends it to the parse.
+    #[test]
+    fn escapes_of_other_characters_do_not_send_a_record_to_the_parse() {
+        let watch = r#"{"kind":"Event","requestURI":"/api/v1/pods?limit=500\u0026watch=true","verb":"watch","objectRef":{"resource":"ingresses"}}"#;
+        assert!(!prefilter(watch.as_bytes(), false));
+        let quoted = serde_json::to_string(watch).unwrap_or_default();
+        assert!(!prefilter(&quoted.as_bytes()[1..quoted.len() - 1], true));
+        let status = r#"{"kind":"Event","requestURI":"/x?a=1\u0026b=2","verb":"update","objectRef":{"resource":"ingresses","subresource":"status"}}"#;
+        assert!(prefilter(status.as_bytes(), false) && other_subresource(status.as_bytes(), false));
+        for unsure in
+            [r#"{"verb":"get","note":"\u0041"}"#, r#"{"verb":"get","note":"\u00zz"}"#, r#"{"verb":"get","n":"\u00"}"#]
+        {
+            assert!(prefilter(unsure.as_bytes(), false), "{unsure}");
         }
     }
 
