@@ -29,6 +29,7 @@ fn main() {
         for (i, d) in deliveries.iter().enumerate() {
             match path {
                 "s3" | "firehose" => p.read_object(&format!("{path}-{i}"), d),
+                "kinesis" => p.deliver_kinesis(&format!("{path}-{i}"), d),
                 _ => p.deliver(&format!("{path}-{i}"), d),
             }
         }

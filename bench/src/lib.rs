@@ -367,6 +367,24 @@ impl Pipeline {
         self.judge(&mut records);
     }
 
+    /// Runs one Kinesis Lambda event as `audit-ingest` does: the event
+    /// parsed with its base64 data decoded (`aws_lambda_events`), then each
+    /// record decoded and judged in turn, so a failure can be reported from
+    /// that record on.
+    pub fn deliver_kinesis(&mut self, name: &str, bytes: &[u8]) {
+        let event: aws_lambda_events::event::kinesis::KinesisEvent = match serde_json::from_slice(bytes) {
+            Ok(event) => event,
+            Err(e) => panic!("the benchmark's Kinesis event does not parse: {e}"),
+        };
+        for (i, record) in event.records.iter().enumerate() {
+            let mut records: Vec<EventRecord> = Vec::new();
+            let name = format!("{name}:{i}");
+            let counts = decode_bytes(&name, &record.kinesis.data.0, &self.options, &mut keep(&mut records));
+            self.counts.merge(&counts);
+            self.judge(&mut records);
+        }
+    }
+
     /// Decodes one Lambda event and counts the relevant events, without
     /// judging them: what the engine adds is the difference.
     pub fn decode_only(bytes: &[u8]) -> u64 {
