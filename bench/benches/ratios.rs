@@ -210,7 +210,7 @@ fn main() {
     let cw_naive = t.add("Python peer, naive", python("cloudwatch", "naive", &cw_refs, writes));
     let cw_pre = t.add("Python peer, substring prefilter", python("cloudwatch", "prefilter", &cw_refs, writes));
 
-    println!("\nKinesis → Lambda ({} events of 4 records, each record decoded and judged in turn)", kinesis.len());
+    println!("\nKinesis → Lambda ({} events of 4 records: decoded on every core, judged in turn)", kinesis.len());
     let (time, p) = best_of_three(|| {
         let mut p = Pipeline::default();
         for (i, e) in kinesis.iter().enumerate() {

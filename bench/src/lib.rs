@@ -14,7 +14,7 @@ use base64::Engine as _;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sentinel_core::alert::Alert;
-use sentinel_core::decode::{Counts, Decoded, EventRecord, Options, decode_bytes, decode_reader};
+use sentinel_core::decode::{Counts, Decoded, EventRecord, Options, decode_bytes, decode_reader, on_cores};
 use sentinel_core::engine::Engine;
 use sentinel_core::fault::Fault;
 use sentinel_core::policy::Policy;
@@ -368,18 +368,30 @@ impl Pipeline {
     }
 
     /// Runs one Kinesis Lambda event as `audit-ingest` does: the event
-    /// parsed with its base64 data decoded (`aws_lambda_events`), then each
-    /// record decoded and judged in turn, so a failure can be reported from
-    /// that record on.
+    /// parsed with its base64 data decoded (`aws_lambda_events`), every
+    /// record decoded on the cores there are, then each record's events
+    /// judged in turn, so a failure can be reported from that record on.
     pub fn deliver_kinesis(&mut self, name: &str, bytes: &[u8]) {
         let event: aws_lambda_events::event::kinesis::KinesisEvent = match serde_json::from_slice(bytes) {
             Ok(event) => event,
             Err(e) => panic!("the benchmark's Kinesis event does not parse: {e}"),
         };
-        for (i, record) in event.records.iter().enumerate() {
-            let mut records: Vec<EventRecord> = Vec::new();
-            let name = format!("{name}:{i}");
-            let counts = decode_bytes(&name, &record.kinesis.data.0, &self.options, &mut keep(&mut records));
+        let data: Vec<(String, &[u8])> = event
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("{name}:{i}"), r.kinesis.data.0.as_slice()))
+            .collect();
+        let options = &self.options;
+        let decoded = on_cores(&data, data.iter().map(|(_, d)| d.len()).sum(), |share| {
+            let decode = |(name, d): &(String, &[u8])| {
+                let mut records: Vec<EventRecord> = Vec::new();
+                let counts = decode_bytes(name, d, options, &mut keep(&mut records));
+                (records, counts)
+            };
+            share.iter().map(decode).collect::<Vec<_>>()
+        });
+        for (mut records, counts) in decoded.into_iter().flatten() {
             self.counts.merge(&counts);
             self.judge(&mut records);
         }

@@ -31,7 +31,7 @@ use sentinel_core::alert::Alert;
 use sentinel_core::cloudtrail::percent_decode;
 use sentinel_core::decode::{
     CloudTrailRecord, Counts, DecodeError, Decoded, ErrorKind, EventRecord, Location, Options, ReadError, decode_bytes,
-    decode_cloudtrail_bytes, decode_cloudtrail_reader, decode_reader,
+    decode_cloudtrail_bytes, decode_cloudtrail_reader, decode_reader, on_cores,
 };
 use sentinel_core::engine::{Engine, RunFailures};
 use sentinel_core::fault::{Fault, FaultClass, chain};
@@ -300,12 +300,12 @@ impl<'a> Invocation<'a> {
 
     /// Decodes bytes held in memory, quarantining what does not decode.
     fn decode_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<Batch, HandlerError> {
-        let mut batch = Batch::default();
-        let read = match self.source {
-            Source::Audit => decode_bytes,
-            Source::CloudTrail => decode_cloudtrail_bytes,
-        };
-        let counts = read(name, bytes, &self.options, &mut |d| batch.add(d));
+        let decoded = Batch::decode(self.source, &self.options, name, bytes);
+        self.accept(decoded)
+    }
+
+    /// Counts a decoded batch and quarantines what did not decode.
+    fn accept(&mut self, (mut batch, counts): (Batch, Counts)) -> Result<Batch, HandlerError> {
         self.report.counts.merge(&counts);
         for error in std::mem::take(&mut batch.failed) {
             self.quarantine(&error)?;
@@ -372,15 +372,29 @@ impl<'a> Invocation<'a> {
     /// every later record are reported for retry (and not processed now),
     /// so a later write never commits ahead of an earlier one that failed.
     fn kinesis(&mut self, event: KinesisEvent) {
+        // Decoding touches nothing but the record, so every record is decoded
+        // first, on the cores there are; the engine then takes them in order.
+        let named: Vec<(String, &[u8])> = event
+            .records
+            .iter()
+            .map(|r| {
+                let id = r.event_id.as_deref().unwrap_or(&r.kinesis.sequence_number);
+                (format!("kinesis:{id}"), r.kinesis.data.0.as_slice())
+            })
+            .collect();
+        let bytes = named.iter().map(|(_, data)| data.len()).sum();
+        let (source, options) = (self.source, &self.options);
+        let decoded = on_cores(&named, bytes, |share| {
+            share.iter().map(|(name, data)| Batch::decode(source, options, name, data)).collect::<Vec<_>>()
+        });
         let mut failed = false;
-        for record in event.records {
+        for ((record, (name, _)), decoded) in event.records.iter().zip(&named).zip(decoded.into_iter().flatten()) {
             let sequence = record.kinesis.sequence_number.clone();
             if failed {
                 self.report.batch_item_failures.push(json!({"itemIdentifier": sequence}));
                 continue;
             }
-            let name = format!("kinesis:{}", record.event_id.as_deref().unwrap_or(&sequence));
-            let outcome = self.decode_bytes(&name, &record.kinesis.data.0).and_then(|batch| self.run(batch, &name));
+            let outcome = self.accept(decoded).and_then(|batch| self.run(batch, name));
             if let Err(e) = outcome {
                 tracing::warn!(record = %name, error = %e.message, "Record and the rest of the shard's batch will be retried.");
                 self.report.batch_item_failures.push(json!({"itemIdentifier": sequence}));
@@ -502,6 +516,18 @@ struct Batch {
 }
 
 impl Batch {
+    /// Decodes bytes held in memory into a batch and its counts; reports
+    /// nothing, so it may run on any thread.
+    fn decode(source: Source, options: &Options, name: &str, bytes: &[u8]) -> (Batch, Counts) {
+        let mut batch = Batch::default();
+        let read = match source {
+            Source::Audit => decode_bytes,
+            Source::CloudTrail => decode_cloudtrail_bytes,
+        };
+        let counts = read(name, bytes, options, &mut |d| batch.add(d));
+        (batch, counts)
+    }
+
     fn add(&mut self, decoded: Decoded) {
         match decoded {
             Decoded::Event(e) => self.audit.push(*e),

@@ -371,6 +371,29 @@ struct Decoder<'a> {
 /// starting threads than it saves.
 const PARALLEL_BYTES: usize = 256 << 10;
 
+/// Runs `work` over `parts` in one share per core the process may use (the
+/// first share on this thread, the others on threads of their own) and
+/// returns the shares' results in order; in one share, here, when there is
+/// one core or less than [`PARALLEL_BYTES`] of input (`bytes`), where
+/// starting threads would cost more than it saves. For work that touches
+/// nothing but its share: decoding, never the store or the sink.
+pub fn on_cores<T: Sync, R: Send>(parts: &[T], bytes: usize, work: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
+    let workers = cores().min(parts.len());
+    if workers < 2 || bytes < PARALLEL_BYTES {
+        return vec![work(parts)];
+    }
+    let mut shares = parts.chunks(parts.len().div_ceil(workers));
+    let here = shares.next().unwrap_or_default();
+    let work = &work;
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = shares.map(|share| scope.spawn(move || work(share))).collect();
+        let mut results = vec![work(here)];
+        // Decoding never panics on input; a panic is a bug, and says so.
+        results.extend(threads.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
+        results
+    })
+}
+
 /// The cores this process may use, asked once.
 fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -760,49 +783,27 @@ impl<'a> Decoder<'a> {
     }
 
     /// Decodes independent parts (the records of a Kinesis or Firehose
-    /// event, the log events of an envelope) on every core: the first share
-    /// here, the others on threads of their own, each collecting what it
-    /// decodes; then passes those on in order, so the sink hears exactly
-    /// what one thread would have told it. A thread is worth starting only
-    /// for [`PARALLEL_BYTES`] of input or more.
+    /// event, the log events of an envelope) with [`on_cores`], each share
+    /// collecting what it decodes; then passes those on in order, so the
+    /// sink hears exactly what one thread would have told it.
     fn in_parallel<T: Sync>(&mut self, parts: &[T], bytes: usize, decode: impl Fn(&mut Decoder<'_>, &T) + Sync) {
-        let workers = cores().min(parts.len());
-        if workers < 2 || bytes < PARALLEL_BYTES {
-            for part in parts {
-                decode(self, part);
+        let (limits, report_skipped, mode) = (self.limits, self.report_skipped, self.mode);
+        let collected = on_cores(parts, bytes, |share| {
+            let mut out = Vec::new();
+            let mut collect = |d| out.push(d);
+            let mut decoder = Decoder {
+                limits,
+                report_skipped,
+                sink: &mut collect,
+                counts: Counts::default(),
+                mode,
+                source_failure: None,
+            };
+            for part in share {
+                decode(&mut decoder, part);
             }
-            return;
-        }
-        let mut shares = parts.chunks(parts.len().div_ceil(workers));
-        let here = shares.next().unwrap_or_default();
-        let (limits, report_skipped, mode, decode) = (self.limits, self.report_skipped, self.mode, &decode);
-        let collected: Vec<(Vec<Decoded>, Counts)> = std::thread::scope(|scope| {
-            let threads: Vec<_> = shares
-                .map(|share| {
-                    scope.spawn(move || {
-                        let mut out = Vec::new();
-                        let mut collect = |d| out.push(d);
-                        let mut decoder = Decoder {
-                            limits,
-                            report_skipped,
-                            sink: &mut collect,
-                            counts: Counts::default(),
-                            mode,
-                            source_failure: None,
-                        };
-                        for part in share {
-                            decode(&mut decoder, part);
-                        }
-                        let counts = decoder.counts;
-                        (out, counts)
-                    })
-                })
-                .collect();
-            for part in here {
-                decode(self, part);
-            }
-            // Decoding never panics on input; a panic is a bug, and says so.
-            threads.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+            let counts = decoder.counts;
+            (out, counts)
         });
         for (out, counts) in collected {
             out.into_iter().for_each(&mut *self.sink);
@@ -1036,6 +1037,20 @@ mod tests {
             }
         });
         (ids, result)
+    }
+
+    /// Work spread over the cores comes back share by share in the parts'
+    /// order, each part done once; below the threshold it stays in one share.
+    #[test]
+    fn on_cores_returns_every_part_once_in_order() {
+        let parts: Vec<usize> = (0..1001).collect();
+        let done: Vec<usize> =
+            on_cores(&parts, PARALLEL_BYTES, |share| share.iter().map(|p| p * 2).collect::<Vec<_>>()).concat();
+        assert_eq!(done, parts.iter().map(|p| p * 2).collect::<Vec<_>>());
+        assert_eq!(on_cores(&parts, PARALLEL_BYTES - 1, <[usize]>::len), vec![1001]);
+        let shares = on_cores(&parts, PARALLEL_BYTES, <[usize]>::len);
+        assert!(shares.len() <= cores() && (cores() < 2 || shares.len() >= 2), "{} shares", shares.len());
+        assert_eq!(shares.iter().sum::<usize>(), 1001);
     }
 
     /// An envelope large enough to be decoded on every core tells the sink
