@@ -348,13 +348,10 @@ impl<'a> Invocation<'a> {
             Source::CloudTrail => decode_cloudtrail_reader,
         };
         let counts = read(&name, opened.reader, &self.options, &mut |d| batch.add(d)).map_err(|e| read_error(&e))?;
-        self.report.counts.merge(&counts);
         for record in &mut batch.audit {
             record.delivered_at = record.delivered_at.or(delivered);
         }
-        for error in std::mem::take(&mut batch.failed) {
-            self.quarantine(&error)?;
-        }
+        let batch = self.accept((batch, counts))?;
         self.run(batch, &name)
     }
 
