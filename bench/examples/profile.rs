@@ -5,7 +5,8 @@
 //! perf record -g target/release/examples/profile cloudwatch 20
 //! ```
 //!
-//! Paths: `s3`, `cloudwatch`, `kinesis`, `firehose`; then the rounds (10).
+//! Paths: `s3`, `cloudwatch`, `kinesis`, `firehose`; then the rounds (10)
+//! and the corpus size in MB (100).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,7 +16,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let path = args.get(1).map_or("cloudwatch", String::as_str);
     let rounds: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(10);
-    let corpus = Corpus::generate(100 << 20);
+    let mb: usize = args.get(3).and_then(|m| m.parse().ok()).unwrap_or(100);
+    let corpus = Corpus::generate(mb << 20);
     let envelopes = corpus.envelopes(2000);
     let deliveries: Vec<Vec<u8>> = match path {
         "s3" => vec![gzip(&corpus.json_lines())],

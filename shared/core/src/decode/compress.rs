@@ -10,7 +10,7 @@ use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flate2::bufread::{MultiGzDecoder, ZlibDecoder};
+use flate2::bufread::ZlibDecoder;
 
 use super::error::ErrorKind;
 
@@ -107,75 +107,240 @@ impl<R: BufRead> BufRead for Counted<R> {
 
 /// A decompressed view of a stream, plus what is needed to explain its errors.
 pub(crate) struct Opened<'a> {
-    pub reader: Box<dyn BufRead + Send + 'a>,
+    pub reader: Stream<'a>,
     pub why: Explainer,
 }
 
-impl<'a> Opened<'a> {
-    /// Moves the decompression of a compressed stream to a thread of
-    /// `scope`, so inflating and reading what it yields use two cores: the
-    /// thread sends decompressed chunks through a channel of two (bounded
-    /// memory) and the returned reader hands them on. A plain stream is
-    /// returned as it is. Errors (the data's, the limit's, the input's own)
-    /// arrive where they would have, after the bytes before them.
-    pub fn on_thread<'scope>(self, scope: &'scope std::thread::Scope<'scope, '_>) -> Opened<'scope>
-    where
-        'a: 'scope,
-    {
-        if self.why.codec == Codec::Plain {
-            return self;
+/// The bytes of an opened stream: a plain input read as it is, or a
+/// compressed one as a thread of the caller's scope inflates it.
+pub(crate) enum Stream<'a> {
+    /// Not compressed.
+    Plain(Box<dyn BufRead + Send + 'a>),
+    /// Decompressed on its own thread.
+    Inflated(Received),
+}
+
+impl Read for Stream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(reader) => reader.read(buf),
+            Self::Inflated(received) => received.read(buf),
         }
-        let (chunks, received) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
-        let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
-        let mut reader = self.reader;
-        scope.spawn(move || {
-            loop {
-                let mut chunk = returned.try_recv().unwrap_or_else(|_| Vec::with_capacity(BUFFER));
-                chunk.clear();
-                let error = fill(&mut reader, &mut chunk).err();
-                let end = chunk.is_empty() || error.is_some();
-                // A closed channel: the reader stopped reading, so stop too.
-                if !chunk.is_empty() && chunks.send(Ok(chunk)).is_err() {
-                    return;
-                }
-                if let Some(e) = error {
-                    let _ = chunks.send(Err(e));
-                }
-                if end {
+    }
+}
+
+impl BufRead for Stream<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Self::Plain(reader) => reader.fill_buf(),
+            Self::Inflated(received) => received.fill_buf(),
+        }
+    }
+
+    fn consume(&mut self, amt: usize) {
+        match self {
+            Self::Plain(reader) => reader.consume(amt),
+            Self::Inflated(received) => received.consume(amt),
+        }
+    }
+}
+
+/// Read buffer size: large enough that memchr scans long runs between
+/// refills, and that handing chunks between threads (a wake-up each) costs
+/// little.
+pub(crate) const BUFFER: usize = 1024 * 1024;
+
+/// Opens `input`, decompressing it if its first bytes say so, with at most
+/// `limit` decompressed bytes allowed through. A compressed stream is
+/// inflated on a thread of `scope`, so inflating and reading what it yields
+/// use two cores: the thread sends decompressed chunks through a channel of
+/// two (bounded memory). Errors (the data's, the limit's, the input's own)
+/// arrive where they would have, after the bytes before them.
+pub(crate) fn open<'scope, R: BufRead + Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    mut input: R,
+    limit: u64,
+) -> io::Result<Opened<'scope>> {
+    let codec = Codec::sniff(input.fill_buf()?);
+    let consumed = Arc::new(AtomicU64::new(0));
+    let counted = Counted { inner: input, consumed: Arc::clone(&consumed) };
+    let why = Explainer { codec, consumed };
+    if codec == Codec::Plain {
+        return Ok(Opened { reader: Stream::Plain(Box::new(counted)), why });
+    }
+    let (chunks, received) = std::sync::mpsc::sync_channel::<io::Result<Chunk>>(2);
+    let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+    let pump = Pump { chunks, returned };
+    scope.spawn(move || match codec {
+        Codec::Gzip => pump.members(counted, limit),
+        _ => {
+            let mut zlib = Capped { inner: ZlibDecoder::new(counted), remaining: limit, limit };
+            let _ = pump.member(&mut zlib);
+        }
+    });
+    let received = Received { chunks: received, give_back, chunk: Vec::new(), at: 0, ends_member: false, held: None };
+    Ok(Opened { reader: Stream::Inflated(received), why })
+}
+
+/// Decompressed bytes as the inflating thread sends them. A chunk never
+/// holds the end of one gzip member and the start of the next.
+struct Chunk {
+    bytes: Vec<u8>,
+    /// The last bytes of a gzip member (or of the zlib stream); empty only
+    /// for a member that ended where the chunk before it was full.
+    ends_member: bool,
+}
+
+/// The inflating thread's ends of the channels.
+struct Pump {
+    chunks: std::sync::mpsc::SyncSender<io::Result<Chunk>>,
+    returned: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+impl Pump {
+    /// Inflates the gzip members of `input` one after another, as a
+    /// multi-member decoder does (whatever follows a member must be
+    /// another), at most `limit` bytes in all.
+    fn members<R: BufRead>(&self, mut input: R, limit: u64) {
+        let mut remaining = limit;
+        loop {
+            match input.fill_buf() {
+                Ok([]) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = self.chunks.send(Err(e));
                     return;
                 }
             }
-        });
-        let reader = Received { chunks: received, give_back, chunk: Vec::new(), at: 0 };
-        Opened { reader: Box::new(reader), why: self.why }
-    }
-}
-
-/// Reads into `chunk` up to [`BUFFER`] bytes, fewer only at the end or
-/// before an error (which the bytes read before it precede).
-fn fill(reader: &mut dyn BufRead, chunk: &mut Vec<u8>) -> io::Result<()> {
-    while chunk.len() < BUFFER {
-        let window = match reader.fill_buf() {
-            Ok(window) => window,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if window.is_empty() {
-            break;
+            let mut member = Capped { inner: flate2::bufread::GzDecoder::new(&mut input), remaining, limit };
+            if self.member(&mut member).is_err() {
+                return;
+            }
+            remaining = member.remaining;
         }
-        let take = window.len().min(BUFFER - chunk.len());
-        chunk.extend_from_slice(&window[..take]);
-        reader.consume(take);
     }
-    Ok(())
+
+    /// Sends what `reader` yields, to its end, in chunks of up to
+    /// [`BUFFER`] bytes, the last marked as a member's end. Err once the
+    /// stream failed (the error sent after the bytes before it) or the
+    /// reading end is gone.
+    fn member(&self, reader: &mut dyn Read) -> Result<(), ()> {
+        loop {
+            // A buffer handed back keeps its bytes initialised: only a part
+            // cut off at a member's end is zeroed again.
+            let mut chunk = self.returned.try_recv().unwrap_or_default();
+            chunk.resize(BUFFER, 0);
+            let mut filled = 0;
+            let read = loop {
+                match reader.read(&mut chunk[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+                if filled == BUFFER {
+                    break Ok(());
+                }
+            };
+            chunk.truncate(filled);
+            // Fewer bytes than asked for: the member has ended (or failed).
+            let ends_member = filled < BUFFER && read.is_ok();
+            if !chunk.is_empty() || ends_member {
+                // A closed channel: the reader stopped reading, so stop too.
+                self.chunks.send(Ok(Chunk { bytes: chunk, ends_member })).map_err(drop)?;
+            }
+            if let Err(e) = read {
+                let _ = self.chunks.send(Err(e));
+                return Err(());
+            }
+            if ends_member {
+                return Ok(());
+            }
+        }
+    }
 }
 
-/// The reading end of [`Opened::on_thread`].
-struct Received {
-    chunks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+/// The reading end of a stream inflated on its own thread.
+pub(crate) struct Received {
+    chunks: std::sync::mpsc::Receiver<io::Result<Chunk>>,
     give_back: std::sync::mpsc::Sender<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
+    /// The current chunk ends a gzip member.
+    ends_member: bool,
+    /// An error met while gathering a member, due once the bytes before it are read.
+    held: Option<io::Error>,
+}
+
+impl Received {
+    /// Gathers into `out` the gzip member that starts here, if it could be
+    /// one CloudWatch Logs envelope (it starts as CloudWatch writes one) of
+    /// at most `max` bytes. Call it only where a member starts: at the start
+    /// of the stream, or right after a member it returned. Returns false,
+    /// with nothing consumed, for anything else, including the end of the
+    /// stream: the bytes are then read as usual, and an error met while
+    /// gathering them arrives after them.
+    pub fn envelope_member(&mut self, max: usize, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        if self.at != self.chunk.len() {
+            return false;
+        }
+        loop {
+            match self.next_chunk() {
+                Ok(true) => {}
+                Ok(false) => {
+                    // The stream ended (inside the member, if any was gathered).
+                    self.hold(out, None);
+                    return false;
+                }
+                Err(e) => {
+                    self.hold(out, Some(e));
+                    return false;
+                }
+            }
+            if out.is_empty() && !self.chunk.trim_ascii_start().starts_with(b"{\"messageType\":") {
+                return false;
+            }
+            out.extend_from_slice(&self.chunk);
+            self.at = self.chunk.len();
+            if self.ends_member {
+                return true;
+            }
+            if out.len() > max {
+                self.hold(out, None);
+                return false;
+            }
+        }
+    }
+
+    /// Puts back `out` to be read again, and then `error`, if any.
+    pub fn hold(&mut self, out: &mut Vec<u8>, error: Option<io::Error>) {
+        if !out.is_empty() {
+            // Only called with the current chunk read to its end: nothing is lost.
+            self.chunk = std::mem::take(out);
+            self.at = 0;
+            self.ends_member = false;
+        }
+        self.held = error.or(self.held.take());
+    }
+
+    /// Receives the next chunk (empty only where it marks a member's end).
+    /// False at the end of the stream.
+    fn next_chunk(&mut self) -> io::Result<bool> {
+        let used = std::mem::take(&mut self.chunk);
+        // The thread may have finished; then the buffer is simply freed.
+        let _ = self.give_back.send(used);
+        self.at = 0;
+        match self.chunks.recv() {
+            Ok(Ok(chunk)) => {
+                (self.chunk, self.ends_member) = (chunk.bytes, chunk.ends_member);
+                Ok(true)
+            }
+            Ok(Err(e)) => Err(e),
+            // The thread ended after the last chunk: the end of the stream.
+            Err(_) => Ok(false),
+        }
+    }
 }
 
 impl Read for Received {
@@ -190,16 +355,12 @@ impl Read for Received {
 
 impl BufRead for Received {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.at == self.chunk.len() {
-            let used = std::mem::take(&mut self.chunk);
-            // The thread may have finished; then the buffer is simply freed.
-            let _ = self.give_back.send(used);
-            self.at = 0;
-            match self.chunks.recv() {
-                Ok(Ok(chunk)) => self.chunk = chunk,
-                Ok(Err(e)) => return Err(e),
-                // The thread ended after the last chunk: the end of the stream.
-                Err(_) => {}
+        while self.at == self.chunk.len() {
+            if let Some(e) = self.held.take() {
+                return Err(e);
+            }
+            if !self.next_chunk()? {
+                break;
             }
         }
         Ok(&self.chunk[self.at..])
@@ -231,29 +392,6 @@ impl Explainer {
             },
         }
     }
-}
-
-/// Read buffer size: large enough that memchr scans long runs between refills.
-pub(crate) const BUFFER: usize = 256 * 1024;
-
-/// Opens `input`, decompressing it if its first bytes say so, with at most
-/// `limit` decompressed bytes allowed through.
-pub(crate) fn open<'a, R: BufRead + Send + 'a>(mut input: R, limit: u64) -> io::Result<Opened<'a>> {
-    let codec = Codec::sniff(input.fill_buf()?);
-    let consumed = Arc::new(AtomicU64::new(0));
-    let counted = Counted { inner: input, consumed: Arc::clone(&consumed) };
-    let reader: Box<dyn BufRead + Send + 'a> = match codec {
-        Codec::Plain => Box::new(counted),
-        Codec::Gzip => Box::new(io::BufReader::with_capacity(
-            BUFFER,
-            Capped { inner: MultiGzDecoder::new(counted), remaining: limit, limit },
-        )),
-        Codec::Zlib => Box::new(io::BufReader::with_capacity(
-            BUFFER,
-            Capped { inner: ZlibDecoder::new(counted), remaining: limit, limit },
-        )),
-    };
-    Ok(Opened { reader, why: Explainer { codec, consumed } })
 }
 
 /// A buffer for one payload's bytes, kept per thread between payloads: a

@@ -352,7 +352,13 @@ impl Depth {
 
 impl<R: BufRead> Values<R> {
     pub fn new(reader: R, max: usize) -> Self {
-        Self { reader, buf: Vec::new(), max, offset: 0, line: 1, resync: false }
+        Self::starting_at(reader, max, 0, 1)
+    }
+
+    /// Values read from the middle of a stream: `offset` bytes and `line`
+    /// lines in, as their places say.
+    pub fn starting_at(reader: R, max: usize, offset: u64, line: u64) -> Self {
+        Self { reader, buf: Vec::new(), max, offset, line, resync: false }
     }
 
     fn consume(&mut self, n: usize, newlines: usize) {

@@ -570,13 +570,22 @@ impl<'a> Decoder<'a> {
         limit: u64,
         raw: Option<&[u8]>,
     ) -> u64 {
-        let compress::Opened { mut reader, why } = match compress::open(reader, limit) {
-            Ok(opened) => opened.on_thread(scope),
+        let compress::Opened { mut reader, why } = match compress::open(scope, reader, limit) {
+            Ok(opened) => opened,
             Err(e) => {
                 self.fail(location.clone(), ErrorKind::Io(e), true, raw);
                 return 0;
             }
         };
+        let start = match &mut reader {
+            compress::Stream::Inflated(members) if self.mode == Mode::Audit => self.envelope_members(location, members),
+            _ => Start::default(),
+        };
+        if start.envelopes > 0 {
+            // What follows envelopes is read as the values it should be.
+            let values = Values::starting_at(&mut reader, self.limits.max_record_bytes, start.offset, start.line);
+            return self.records(location, &why, values, raw);
+        }
         let framing = match reader.fill_buf() {
             Ok(window) => {
                 let keys = match self.mode {
@@ -603,6 +612,31 @@ impl<'a> Decoder<'a> {
             }
             Framing::RecordArray => self.record_array(location, &why, reader, raw),
         }
+    }
+
+    /// Reads the gzip members at the start of a stream that are each one
+    /// CloudWatch Logs envelope (as in a Firehose object: one member per
+    /// subscription payload) as [`Decoder::whole`] reads a payload: split
+    /// where it lies, without the framing's scan of every byte. Stops at the
+    /// first member that is anything else, leaving it to the framing.
+    fn envelope_members(&mut self, location: &Location, members: &mut compress::Received) -> Start {
+        let mut start = Start::default();
+        let mut member = compress::Scratch::take();
+        while members.envelope_member(self.limits.max_record_bytes, &mut member) {
+            let first = member.iter().position(|b| !framing::is_ws(*b)).unwrap_or(member.len());
+            let object = member[first..].trim_ascii_end();
+            if !envelope::is_one(object) {
+                members.hold(&mut member, None);
+                break;
+            }
+            let newlines = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count() as u64;
+            let (offset, line) = (start.offset + first as u64, start.line + newlines(&member[..first]));
+            self.envelope(&location.child(Values::<&[u8]>::place(offset, line)), object);
+            start.offset += member.len() as u64;
+            start.line += newlines(&member);
+            start.envelopes += 1;
+        }
+        start
     }
 
     /// Streams the records of one JSON document holding them all (a
@@ -925,6 +959,21 @@ fn unescape(bytes: &[u8], escaped: bool) -> Result<Cow<'_, [u8]>, serde_json::Er
     }
 }
 
+/// Where a stream's framing starts, after the envelope members before it.
+struct Start {
+    envelopes: u64,
+    /// Decompressed bytes before the framing's first.
+    offset: u64,
+    /// The line the framing starts on.
+    line: u64,
+}
+
+impl Default for Start {
+    fn default() -> Self {
+        Self { envelopes: 0, offset: 0, line: 1 }
+    }
+}
+
 /// Counts bytes read through it.
 struct CountingReader<R> {
     inner: R,
@@ -1100,6 +1149,116 @@ mod tests {
         let first_difference = seen.iter().zip(&expected).find(|(s, e)| s != e);
         assert_eq!(first_difference, None);
         assert_eq!((counts.records, counts.kept, counts.malformed), (n as u64, n as u64 / 3, n as u64 / 3));
+    }
+
+    /// A subscription envelope in CloudWatch's layout of `n` log events
+    /// (kept, skipped and failed in turn), each `pad` bytes longer.
+    fn envelope_of(first: usize, n: usize, pad: usize) -> String {
+        let pad = "x".repeat(pad);
+        let events: Vec<String> = (first..first + n)
+            .map(|i| {
+                let message = match i % 3 {
+                    0 => WRITE.replace("a-ID", &format!("a-{i}")).replace("alice", &format!("a{pad}")),
+                    1 => format!(r#"{{"kind":"Event","verb":"get","objectRef":{{"resource":"pods"}},"x":"{pad}"}}"#),
+                    _ => r#"{"kind":"Event","verb":"update","objectRef":{"resource":"ingresses"},"#.to_owned(),
+                };
+                format!(r#"{{"id":"{i}","timestamp":1714557600000,"message":{}}}"#, serde_json::json!(message))
+            })
+            .collect();
+        format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/eks/prod/cluster","logStream":"s","subscriptionFilters":["f"],"logEvents":[{}]}}"#,
+            events.join(",")
+        )
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, bytes).unwrap_or_default();
+        gz.finish().unwrap_or_default()
+    }
+
+    /// Everything the sink hears of `bytes`, and the counts.
+    fn heard(bytes: &[u8]) -> (Vec<String>, Counts) {
+        let options = Options { report_skipped: true, ..Options::default() };
+        let mut seen = Vec::new();
+        let counts = decode_bytes("object", bytes, &options, &mut |d| {
+            seen.push(match d {
+                Decoded::Event(e) => format!("kept {} {}", e.event.audit_id, e.location.at),
+                Decoded::Failed(e) => format!("failed {} {}", e.location.at, e.kind),
+                Decoded::Skipped { location, .. } => format!("skipped {}", location.at),
+                Decoded::CloudTrail(_) => "cloudtrail".into(),
+            });
+        });
+        (seen, counts)
+    }
+
+    /// A Firehose object (one gzip member per subscription payload) is read
+    /// member by member, without the framing's scan; the sink hears exactly
+    /// what the framing would tell it of the same bytes in one member: every
+    /// log event in order, at the same place, with the same counts. Members
+    /// that are not one envelope each (an envelope cut across two members,
+    /// two in one, JSON lines after them) are left to the framing.
+    #[test]
+    fn a_firehose_object_is_read_member_by_member_as_its_framing_reads_it() {
+        // Two envelopes larger than the inflating thread's chunks, small ones around them.
+        let envelopes: Vec<String> = [(0, 3, 10), (3, 400, 5000), (403, 5, 10), (408, 300, 6000), (708, 1, 0)]
+            .iter()
+            .map(|&(first, n, pad)| envelope_of(first, n, pad))
+            .collect();
+        assert!(envelopes[1].len() > compress::BUFFER && envelopes[3].len() > compress::BUFFER);
+        let text = envelopes.concat();
+        let reference = heard(&gzip(text.as_bytes()));
+        assert_eq!(reference.1.records, 709);
+        assert_eq!(reference.1.kept, 237);
+        let second = format!("byte {} (line 1) > logEvents[0] (/aws/eks/prod/cluster s id 3)", envelopes[0].len());
+        assert!(reference.0.iter().any(|s| s.ends_with(&second)), "{:?}", &reference.0[3]);
+
+        let members: Vec<u8> = envelopes.iter().flat_map(|e| gzip(e.as_bytes())).collect();
+        let cut = envelopes[2].len() / 2;
+        let layouts = [
+            ("one member per envelope", members),
+            ("an envelope cut across two members", {
+                let (a, b) = envelopes[2].split_at(cut);
+                [
+                    gzip(envelopes[..2].concat().as_bytes()),
+                    gzip(a.as_bytes()),
+                    gzip((b.to_owned() + &envelopes[3..].concat()).as_bytes()),
+                ]
+                .concat()
+            }),
+            ("two envelopes in one member", {
+                let members = envelopes.iter().map(|e| gzip(e.as_bytes()));
+                let two = gzip((envelopes[1].clone() + &envelopes[2]).as_bytes());
+                [members.clone().take(1).collect::<Vec<_>>(), vec![two], members.skip(3).collect()].concat().concat()
+            }),
+        ];
+        for (layout, bytes) in layouts {
+            let got = heard(&bytes);
+            assert_eq!(got.1, reference.1, "{layout}");
+            let first_difference = got.0.iter().zip(&reference.0).find(|(g, r)| g != r);
+            assert_eq!((got.0.len(), first_difference), (reference.0.len(), None), "{layout}");
+        }
+
+        // JSON lines after envelope members are read as values, as before.
+        let line = WRITE.replace("a-ID", "a-line");
+        let mut tail = envelopes.iter().flat_map(|e| gzip(e.as_bytes())).collect::<Vec<u8>>();
+        tail.extend(gzip(format!("{line}\n{line}\n").as_bytes()));
+        let (seen, counts) = heard(&tail);
+        assert_eq!(counts.kept, 239);
+        assert_eq!(seen.iter().filter(|s| s.starts_with("kept a-line")).count(), 2);
+        let at = text.len();
+        assert!(seen.iter().any(|s| s == &format!("kept a-line byte {at} (line 1)")), "{:?}", seen.last());
+
+        // Damage after the envelopes: what came before is kept, the damage reported where it is.
+        let mut damaged = envelopes.iter().flat_map(|e| gzip(e.as_bytes())).collect::<Vec<u8>>();
+        damaged.extend(b"not gzip");
+        let (seen, counts) = heard(&damaged);
+        assert_eq!((counts.kept, counts.input_errors), (237, 1));
+        assert!(
+            seen.last().is_some_and(|s| s.starts_with(&format!("failed decompressed byte {at}"))),
+            "{:?}",
+            seen.last()
+        );
     }
 
     /// A payload's base64 is read as bytes, borrowed; a producer that
