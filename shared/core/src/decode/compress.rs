@@ -397,7 +397,9 @@ impl Explainer {
 /// A buffer for one payload's bytes, kept per thread between payloads: a
 /// subscription or Kinesis payload is decoded and decompressed into memory
 /// already paged in, instead of a fresh allocation the kernel must fault in
-/// page by page. Buffers above [`Scratch::KEEP`] are freed, not kept.
+/// page by page. A buffer comes back with the bytes it held (its length),
+/// so that [`Scratch::room`] zeroes only what no payload has used yet.
+/// Buffers above [`Scratch::KEEP`] are freed, not kept.
 pub(crate) struct Scratch(Vec<u8>);
 
 impl Scratch {
@@ -410,9 +412,17 @@ impl Scratch {
         static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
     }
 
-    /// An empty buffer, with the capacity an earlier payload left in it.
+    /// A buffer as an earlier payload left it: its bytes are stale.
     pub fn take() -> Self {
         Self(Self::POOL.with(|pool| pool.borrow_mut().pop()).unwrap_or_default())
+    }
+
+    /// The first `n` bytes of the buffer, to be overwritten.
+    pub fn room(&mut self, n: usize) -> &mut [u8] {
+        if self.0.len() < n {
+            self.0.resize(n, 0);
+        }
+        &mut self.0[..n]
     }
 }
 
@@ -432,8 +442,7 @@ impl std::ops::DerefMut for Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         if self.0.capacity() <= Self::KEEP {
-            let mut buffer = std::mem::take(&mut self.0);
-            buffer.clear();
+            let buffer = std::mem::take(&mut self.0);
             Self::POOL.with(|pool| {
                 let mut pool = pool.borrow_mut();
                 if pool.len() < Self::KEPT {
@@ -445,12 +454,13 @@ impl Drop for Scratch {
 }
 
 /// Decompresses a gzip payload held whole in memory (a subscription or
-/// Kinesis payload, a small object) into `out`, with libdeflate, about twice
-/// as fast as streaming. Only for exactly one member ending where the input
-/// ends, within `limit`: anything else (several members, trailing bytes,
-/// damage, a size past the limit) returns false, and the streaming path
-/// decodes it and reports what is wrong and where.
-pub(crate) fn gunzip_whole(bytes: &[u8], limit: u64, out: &mut Vec<u8>) -> bool {
+/// Kinesis payload, a small object) into the start of `out`, with
+/// libdeflate, about twice as fast as streaming, and returns its size. Only
+/// for exactly one member ending where the input ends, within `limit`:
+/// anything else (several members, trailing bytes, damage, a size past the
+/// limit) returns `None`, and the streaming path decodes it and reports what
+/// is wrong and where.
+pub(crate) fn gunzip_whole(bytes: &[u8], limit: u64, out: &mut Scratch) -> Option<usize> {
     use std::cell::RefCell;
     thread_local! {
         static INFLATER: RefCell<libdeflater::Decompressor> = RefCell::new(libdeflater::Decompressor::new());
@@ -458,32 +468,30 @@ pub(crate) fn gunzip_whole(bytes: &[u8], limit: u64, out: &mut Vec<u8>) -> bool 
     const HEADER: usize = 10;
     const TRAILER: usize = 8;
     if Codec::sniff(bytes) != Codec::Gzip || bytes.len() < HEADER + TRAILER {
-        return false;
+        return None;
     }
     let trailer = &bytes[bytes.len() - TRAILER..];
     let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
     // The size is modulo 2^32: a bomb that wraps it fails below for want of
     // room, and the streaming path stops it at the limit.
-    if u64::from(size) > limit {
-        return false;
-    }
-    out.clear();
+    let size = usize::try_from(size).ok().filter(|s| *s as u64 <= limit)?;
     // libdeflate reads one member and ignores what follows it. A second
     // member would begin with these bytes; where they occur (by chance,
     // about one payload in forty), a decoder that reports what it left
     // unread decides instead.
     if memchr::memmem::find(&bytes[HEADER..], &[0x1f, 0x8b, 0x08]).is_some() {
+        out.clear();
         let mut member = flate2::bufread::GzDecoder::new(bytes);
-        let read = (&mut member).take(u64::from(size) + 1).read_to_end(out);
-        return read.is_ok_and(|n| n == size as usize) && member.into_inner().is_empty();
+        let read = (&mut member).take(size as u64 + 1).read_to_end(out);
+        return (read.is_ok_and(|n| n == size) && member.into_inner().is_empty()).then_some(size);
     }
-    out.resize(size as usize, 0);
-    let written = INFLATER.with(|d| d.borrow_mut().gzip_decompress(bytes, out));
+    let room = out.room(size);
+    let written = INFLATER.with(|d| d.borrow_mut().gzip_decompress(bytes, room));
     // libdeflate checked the member's own CRC and size. What could follow
     // the member is no second member (its magic would have been found) but
     // bytes that decode to nothing; the size in the input's last four bytes
     // tells them apart, and the streaming path reports them.
-    written.is_ok_and(|n| n == out.len())
+    written.ok().filter(|n| *n == size)
 }
 
 #[cfg(test)]
@@ -501,8 +509,8 @@ mod tests {
         let text = b"{\"kind\":\"Event\"}\n".repeat(1000);
         let one = gzip(&text);
         let whole = |bytes: &[u8], limit: u64| {
-            let mut out = Vec::new();
-            gunzip_whole(bytes, limit, &mut out).then_some(out)
+            let mut out = Scratch::take();
+            gunzip_whole(bytes, limit, &mut out).map(|n| out[..n].to_vec())
         };
         assert_eq!(whole(&one, 1 << 20).as_deref(), Some(&text[..]));
         // Two members, trailing garbage, truncation, over the limit: not here.
@@ -524,24 +532,25 @@ mod tests {
         std::io::Write::write_all(&mut stored, &text).unwrap_or_default();
         let one = stored.finish().unwrap_or_default();
         assert!(memchr::memmem::find(&one[10..], &[0x1f, 0x8b, 0x08]).is_some());
-        let mut out = Vec::new();
-        assert!(gunzip_whole(&one, 1 << 20, &mut out));
-        assert_eq!(out, text);
+        let mut out = Scratch::take();
+        assert_eq!(gunzip_whole(&one, 1 << 20, &mut out).map(|n| &out[..n]), Some(&text[..]));
         let hidden = [one.clone(), gzip(b"{\"kind\":\"Event\"}\n"), one.clone()].concat();
-        assert!(!gunzip_whole(&hidden, 1 << 20, &mut out));
-        assert!(!gunzip_whole(&[&one[..], b"\x1f\x8b\x08"].concat(), 1 << 20, &mut out));
-        assert!(!gunzip_whole(&one, 100, &mut out), "past the limit");
+        assert_eq!(gunzip_whole(&hidden, 1 << 20, &mut out), None);
+        assert_eq!(gunzip_whole(&[&one[..], b"\x1f\x8b\x08"].concat(), 1 << 20, &mut out), None);
+        assert_eq!(gunzip_whole(&one, 100, &mut out), None, "past the limit");
     }
 
     #[test]
-    fn scratch_buffers_come_back_empty_and_large_ones_are_not_kept() {
+    fn scratch_buffers_come_back_with_their_bytes_and_large_ones_are_not_kept() {
         let mut a = Scratch::take();
-        a.extend_from_slice(b"payload");
+        a.room(7).copy_from_slice(b"payload");
         let capacity = a.capacity();
         drop(a);
-        let b = Scratch::take();
-        assert!(b.is_empty());
+        let mut b = Scratch::take();
         assert_eq!(b.capacity(), capacity, "the buffer was kept for the next payload");
+        assert_eq!(&b[..], b"payload", "its bytes are not zeroed again");
+        assert_eq!(b.room(3), b"pay");
+        assert_eq!(b.room(9), b"payload\0\0");
         drop(b);
         let mut big = Scratch::take();
         big.reserve(Scratch::KEEP + 1);

@@ -524,8 +524,8 @@ impl<'a> Decoder<'a> {
     fn whole(&mut self, location: &Location, bytes: &[u8], limit: u64, raw: Option<&[u8]>) -> u64 {
         let mut inflated = compress::Scratch::take();
         let plain = match (compress::gunzip_whole(bytes, limit, &mut inflated), Codec::sniff(bytes)) {
-            (true, _) => inflated.as_slice(),
-            (false, Codec::Plain) if bytes.len() as u64 <= limit => bytes,
+            (Some(size), _) => &inflated[..size],
+            (None, Codec::Plain) if bytes.len() as u64 <= limit => bytes,
             _ => return self.stream(location, bytes, limit, raw),
         };
         // One Lambda event or one envelope, whole: read where it lies.
@@ -770,11 +770,20 @@ impl<'a> Decoder<'a> {
         let data = data.0.as_ref();
         let raw = Some(data);
         let mut bytes = compress::Scratch::take();
-        match base64::engine::general_purpose::STANDARD.decode_vec(data.trim_ascii(), &mut bytes) {
-            Ok(()) => {
-                self.whole(location, &bytes, self.limits.max_payload_bytes, raw);
+        let data = data.trim_ascii();
+        let room = bytes.room(base64::decoded_len_estimate(data.len()));
+        match base64::engine::general_purpose::STANDARD.decode_slice(data, room) {
+            Ok(size) => {
+                self.whole(location, &bytes[..size], self.limits.max_payload_bytes, raw);
             }
-            Err(e) => self.fail(location.clone(), ErrorKind::Base64 { field, message: e.to_string() }, false, raw),
+            Err(e) => {
+                let message = match e {
+                    base64::DecodeSliceError::DecodeError(e) => e.to_string(),
+                    // Not expected: the room is the decoded length's upper bound.
+                    e @ base64::DecodeSliceError::OutputSliceTooSmall => e.to_string(),
+                };
+                self.fail(location.clone(), ErrorKind::Base64 { field, message }, false, raw);
+            }
         }
     }
 
