@@ -13,7 +13,7 @@ use sentinel_core::engine::Engine;
 use sentinel_core::fault::{Fault, FaultClass};
 use sentinel_core::policy::Policy;
 use sentinel_core::rules::RuleId;
-use sentinel_core::store::{Baselines, Expect, MemoryStore, Put, Record, Space, Store, StoreError};
+use sentinel_core::store::{Baselines, Document, Expect, MemoryStore, Put, Record, Space, Store, StoreError};
 use sentinel_tests::engine::*;
 use sentinel_tests::{envelope, envelope_from, samples_dir};
 use serde_json::{Value, json};
@@ -327,7 +327,7 @@ impl Store for Poisoned {
         &self,
         space: Space,
         key: &str,
-        value: &Value,
+        value: Document,
         expect: Expect,
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,

@@ -25,8 +25,8 @@ fn the_file_store_keeps_state_across_reopening_and_purges_expired_records() {
     let later = "2024-05-01T11:00:00Z".parse().unwrap();
     {
         let store = FileStore::open(&path).unwrap();
-        store.put(Space::Baseline, "kept", &json!("k"), Expect::Absent, None, now).unwrap();
-        store.put(Space::Incident, "gone", &json!("g"), Expect::Absent, Some(later), now).unwrap();
+        store.put(Space::Baseline, "kept", json!("k").into(), Expect::Absent, None, now).unwrap();
+        store.put(Space::Incident, "gone", json!("g").into(), Expect::Absent, Some(later), now).unwrap();
     }
     let store = FileStore::open(&path).unwrap();
     assert_eq!(store.get(Space::Baseline, "kept", now).unwrap().unwrap().version, 1);
@@ -66,7 +66,7 @@ fn write(store: &dyn Store, key: &str, value: i64, condition: Condition) -> Resu
         Condition::Stale => Expect::Version(1_000),
         Condition::Any => Expect::Any,
     };
-    store.put(Space::Baseline, key, &json!(value), expect, None, now)
+    store.put(Space::Baseline, key, json!(value).into(), expect, None, now)
 }
 
 #[test]

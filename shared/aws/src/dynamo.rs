@@ -21,7 +21,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 use chrono::{DateTime, TimeZone, Utc};
 use sentinel_core::alert::AlertRecord;
-use sentinel_core::store::{Expect, GROUP_LIMIT, Put, ReadAhead, Record, Space, Store, StoreError, next_version};
+use sentinel_core::store::{
+    Document, Expect, GROUP_LIMIT, Put, ReadAhead, Record, Space, Store, StoreError, next_version,
+};
 use serde_json::Value;
 use tokio::runtime::Handle;
 
@@ -146,7 +148,7 @@ impl DynamoStore {
                 .map_err(|e| corrupt(space, key, e.to_string()))?,
             None => Value::Null,
         };
-        Ok(Record { value, version, expires_at })
+        Ok(Record { value: Document::new(value), version, expires_at })
     }
 
     fn live(record: &Record, now: DateTime<Utc>) -> bool {
@@ -631,12 +633,12 @@ impl Store for DynamoStore {
         &self,
         space: Space,
         key: &str,
-        value: &Value,
+        value: Document,
         expect: Expect,
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        self.handle.block_on(self.write(space, key, value, expect, expires_at, now))
+        self.handle.block_on(self.write(space, key, &value, expect, expires_at, now))
     }
 
     fn get_many(&self, keys: &[(Space, String)], now: DateTime<Utc>) -> Result<Vec<Option<Record>>, StoreError> {

@@ -15,11 +15,11 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize as _, Serialize};
 use serde_json::Value;
 use sha2::Digest as _;
 
@@ -79,11 +79,16 @@ impl Space {
     ];
 }
 
+/// A stored document, shared: the stores and the read cache hand out the
+/// same one instead of copying a baseline's whole tree on every read and
+/// write.
+pub type Document = Arc<Value>;
+
 /// A stored document with its version.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     /// The document.
-    pub value: Value,
+    pub value: Document,
     /// Starts at 1 and grows by one with every write.
     pub version: u64,
     /// When the record stops existing, if ever.
@@ -116,7 +121,7 @@ pub struct Put {
     /// The key.
     pub key: String,
     /// The document.
-    pub value: Value,
+    pub value: Document,
     /// The condition.
     pub expect: Expect,
     /// When the record stops existing, if ever.
@@ -135,7 +140,7 @@ impl Put {
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
-        Ok(Self { space, key: key.to_owned(), value: encode(space, key, value)?, expect, expires_at, now })
+        Ok(Self { space, key: key.to_owned(), value: Arc::new(encode(space, key, value)?), expect, expires_at, now })
     }
 }
 
@@ -180,7 +185,7 @@ pub trait Store {
         &self,
         space: Space,
         key: &str,
-        value: &Value,
+        value: Document,
         expect: Expect,
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
@@ -225,7 +230,7 @@ pub trait Store {
         Ok(all
             .into_iter()
             .filter(|(_, r)| {
-                serde_json::from_value::<crate::alert::AlertRecord>(r.value.clone())
+                crate::alert::AlertRecord::deserialize(&*r.value)
                     .is_ok_and(|a| a.unpublished() && a.recorded_at.is_none_or(|t| t < before))
             })
             .map(|(key, _)| key)
@@ -252,7 +257,7 @@ pub struct Versioned<T> {
 }
 
 fn decode<T: DeserializeOwned>(space: Space, key: &str, record: Record) -> Result<Versioned<T>, StoreError> {
-    let value = serde_json::from_value(record.value).map_err(|source| StoreError::Corrupt {
+    let value = T::deserialize(&*record.value).map_err(|source| StoreError::Corrupt {
         space: space.as_str(),
         key: key.to_owned(),
         source,
@@ -294,7 +299,7 @@ pub trait Typed: Store {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let value = encode(space, key, value)?;
-        self.put(space, key, &value, expect, expires_at, now)
+        self.put(space, key, Arc::new(value), expect, expires_at, now)
     }
 
     /// Reads a document, lets `change` edit it (`None`: nothing to write),
@@ -645,7 +650,7 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
         if let Some(h) = held.iter_mut().find(|h| h.put.space == put.space && h.put.key == put.key) {
             // The held write is the current record: the new write must
             // expect it, and the group keeps the first write's condition.
-            let current = Record { value: Value::Null, version: h.version, expires_at: h.put.expires_at };
+            let current = Record { value: Arc::new(Value::Null), version: h.version, expires_at: h.put.expires_at };
             next_version(put.space, &put.key, Some(&current), put.expect, put.now)?;
             h.put.value = put.value;
             h.put.expires_at = put.expires_at;
@@ -700,12 +705,12 @@ impl<S: Store + ?Sized> Store for Cached<'_, S> {
         &self,
         space: Space,
         key: &str,
-        value: &Value,
+        value: Document,
         expect: Expect,
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let put = Put { space, key: key.to_owned(), value: value.clone(), expect, expires_at, now };
+        let put = Put { space, key: key.to_owned(), value, expect, expires_at, now };
         if self.holding() {
             return self.hold(put);
         }
@@ -779,7 +784,7 @@ impl Store for MemoryStore {
         &self,
         space: Space,
         key: &str,
-        value: &Value,
+        value: Document,
         expect: Expect,
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
@@ -787,7 +792,7 @@ impl Store for MemoryStore {
         let mut records = self.lock()?;
         let k = (space, key.to_owned());
         let version = next_version(space, key, records.get(&k), expect, now)?;
-        records.insert(k, Record { value: value.clone(), version, expires_at });
+        records.insert(k, Record { value, version, expires_at });
         Ok(version)
     }
 

@@ -22,17 +22,17 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sentinel_core::fault::{Fault, FaultClass};
-use sentinel_core::store::{Expect, Put, Record, Space, Store, StoreError, next_version};
+use sentinel_core::store::{Document, Expect, Put, Record, Space, Store, StoreError, next_version};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One table; keys are `<space>\0<key>`, so a space is a key range.
 const TABLE: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("state");
 
-/// A record as stored.
+/// A record as stored (written from a borrowed document).
 #[derive(Serialize, Deserialize)]
-struct Stored {
-    value: Value,
+struct Stored<V = Value> {
+    value: V,
     version: u64,
     expires_at: Option<DateTime<Utc>>,
 }
@@ -128,13 +128,16 @@ fn write_in(
     let current = match table.get(k.as_str()).map_err(backend)? {
         Some(bytes) => {
             let s = parse(space, key, bytes.value())?;
-            Some(Record { value: Value::Null, version: s.version, expires_at: s.expires_at })
+            Some(Record { value: Document::default(), version: s.version, expires_at: s.expires_at })
         }
         None => None,
     };
     let version = next_version(space, key, current.as_ref(), expect, now)?;
-    let bytes = serde_json::to_vec(&Stored { value: value.clone(), version, expires_at })
-        .map_err(|source| StoreError::Corrupt { space: space.as_str(), key: key.to_owned(), source })?;
+    let bytes = serde_json::to_vec(&Stored { value, version, expires_at }).map_err(|source| StoreError::Corrupt {
+        space: space.as_str(),
+        key: key.to_owned(),
+        source,
+    })?;
     table.insert(k.as_str(), bytes.as_slice()).map_err(backend)?;
     Ok(version)
 }
@@ -146,7 +149,7 @@ impl Store for FileStore {
         let Some(bytes) = table.get(full_key(space, key).as_str()).map_err(backend)? else { return Ok(None) };
         let stored = parse(space, key, bytes.value())?;
         Ok(live(&stored, now).then_some(Record {
-            value: stored.value,
+            value: Document::new(stored.value),
             version: stored.version,
             expires_at: stored.expires_at,
         }))
@@ -156,12 +159,12 @@ impl Store for FileStore {
         &self,
         space: Space,
         key: &str,
-        value: &Value,
+        value: Document,
         expect: Expect,
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        self.transact(|table| write_in(table, space, key, value, expect, expires_at, now))
+        self.transact(|table| write_in(table, space, key, &value, expect, expires_at, now))
     }
 
     fn put_all(&self, puts: &[Put]) -> Result<Vec<u64>, StoreError> {
@@ -194,7 +197,11 @@ impl Store for FileStore {
             if live(&stored, now) {
                 out.push((
                     key.to_owned(),
-                    Record { value: stored.value, version: stored.version, expires_at: stored.expires_at },
+                    Record {
+                        value: Document::new(stored.value),
+                        version: stored.version,
+                        expires_at: stored.expires_at,
+                    },
                 ));
             }
         }
