@@ -13,7 +13,7 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let store = sentinel_local::FileStore::open(dir.path().join("state.redb")).unwrap();
 //! let now = chrono::Utc::now();
-//! let v = store.put(Space::Baseline, "k", &serde_json::json!({"a": 1}), Expect::Absent, None, now).unwrap();
+//! let v = store.put(Space::Baseline, "k", serde_json::json!({"a": 1}).into(), Expect::Absent, None, now).unwrap();
 //! assert_eq!(v, 1);
 //! ```
 
