@@ -105,8 +105,8 @@ impl Patterns {
     /// only, so no other escape can hide one of them.
     fn escapes_a_letter(&self, bytes: &[u8]) -> bool {
         self.unicode_escape.find_iter(bytes).any(|at| {
-            let digits = bytes.get(at + 2..at + 6).and_then(|d| std::str::from_utf8(d).ok());
-            match digits.and_then(|d| u32::from_str_radix(d, 16).ok()) {
+            let hex = |n: u32, d: &u8| Some(n * 16 + char::from(*d).to_digit(16)?);
+            match bytes.get(at + 2..at + 6).and_then(|d| d.iter().try_fold(0, hex)) {
                 Some(code) => char::from_u32(code).is_some_and(|c| c.is_ascii_alphabetic()),
                 None => true,
             }

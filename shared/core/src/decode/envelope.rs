@@ -126,7 +126,7 @@ pub(crate) fn split(bytes: &[u8]) -> Option<(Header, Vec<Entry<'_>>)> {
         let id = std::str::from_utf8(&rest[..id_len]).ok().filter(|id| id.bytes().all(|b| b.is_ascii_digit()))?;
         let rest = rest[id_len + 1..].strip_prefix(TIMESTAMP)?;
         let digits = rest.iter().position(|b| !(b.is_ascii_digit() || *b == b'-'))?;
-        let timestamp: i64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+        let timestamp = integer(&rest[..digits])?;
         let rest = rest[digits..].strip_prefix(MESSAGE)?;
         // The message's opening quote, as an offset into `bytes`.
         let open = bytes.len() - rest.len() - 1;
@@ -154,6 +154,22 @@ pub(crate) fn split(bytes: &[u8]) -> Option<(Header, Vec<Entry<'_>>)> {
             }
         }
     }
+}
+
+/// A JSON integer (an optional minus, then digits) that fits an `i64`.
+fn integer(bytes: &[u8]) -> Option<i64> {
+    let (negative, digits) = match bytes {
+        [b'-', digits @ ..] => (true, digits),
+        digits => (false, digits),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0_i64, |n, d| {
+        let d = i64::from(char::from(*d).to_digit(10)?);
+        let n = n.checked_mul(10)?;
+        if negative { n.checked_sub(d) } else { n.checked_add(d) }
+    })
 }
 
 #[cfg(test)]
@@ -198,6 +214,16 @@ mod tests {
         assert_eq!(got, parsed(&e));
         assert_eq!(entries[1].id.as_deref(), Some("37901"));
         assert_eq!(entries[4].timestamp, Some(1_714_557_600_004));
+    }
+
+    #[test]
+    fn a_timestamp_is_read_as_rust_reads_an_integer() {
+        for text in ["1714557600000", "-1", "0", "007", "9223372036854775807", "-9223372036854775808"] {
+            assert_eq!(integer(text.as_bytes()), text.parse().ok(), "{text}");
+        }
+        for text in ["", "-", "--1", "1-2", "9223372036854775808", "-9223372036854775809"] {
+            assert_eq!(integer(text.as_bytes()), None, "{text}");
+        }
     }
 
     #[test]

@@ -405,7 +405,26 @@ fn cores() -> usize {
 struct Delivery<'a> {
     source: Option<&'a LogSource>,
     event_id: Option<&'a str>,
-    at: Option<DateTime<Utc>>,
+    at: Option<Logged>,
+}
+
+/// When the framing says a record was logged.
+#[derive(Clone, Copy)]
+enum Logged {
+    /// An export line's time.
+    Time(DateTime<Utc>),
+    /// A log event's timestamp, in milliseconds since the epoch: made a
+    /// time only for a record that is kept, not for the thousand around it.
+    Millis(i64),
+}
+
+impl Logged {
+    fn time(self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Time(time) => Some(time),
+            Self::Millis(ms) => Utc.timestamp_millis_opt(ms).single(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -706,7 +725,12 @@ impl<'a> Decoder<'a> {
         if trimmed.first() == Some(&b'{') {
             self.message(trimmed, false, at, Delivery::default());
         } else if let Some((time, message)) = framing::split_export_line(trimmed) {
-            self.message(message.trim_ascii(), false, at, Delivery { at: Some(time), ..Delivery::default() });
+            self.message(
+                message.trim_ascii(),
+                false,
+                at,
+                Delivery { at: Some(Logged::Time(time)), ..Delivery::default() },
+            );
         } else {
             self.fail(at(), ErrorKind::NotJsonLine, false, Some(bytes));
         }
@@ -813,7 +837,7 @@ impl<'a> Decoder<'a> {
             let delivery = Delivery {
                 source: Some(&source),
                 event_id: log_event.id.as_deref(),
-                at: log_event.timestamp.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+                at: log_event.timestamp.map(Logged::Millis),
             };
             match raw.first() {
                 // The usual case: the audit event as a JSON string.
@@ -944,8 +968,14 @@ impl<'a> Decoder<'a> {
                 }
                 let source = delivery.source.cloned().unwrap_or_default();
                 let source = LogSource { event_id: delivery.event_id.map(str::to_owned), ..source };
-                let record =
-                    EventRecord { event, outcome, location: at(), source, delivered_at: delivery.at, raw: json.into() };
+                let record = EventRecord {
+                    event,
+                    outcome,
+                    location: at(),
+                    source,
+                    delivered_at: delivery.at.and_then(Logged::time),
+                    raw: json.into(),
+                };
                 (self.sink)(Decoded::Event(Box::new(record)));
             }
             Err(e) => self.fail(at(), ErrorKind::Json(e), false, Some(json)),
