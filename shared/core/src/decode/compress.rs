@@ -187,7 +187,7 @@ pub(crate) fn open<'scope, R: BufRead + Send + 'scope>(
 struct Chunk {
     bytes: Vec<u8>,
     /// The last bytes of a gzip member (or of the zlib stream); empty only
-    /// for a member that ended where the chunk before it was full.
+    /// where a member ended as the chunk before it filled up.
     ends_member: bool,
 }
 
@@ -221,10 +221,12 @@ impl Pump {
     }
 
     /// Sends what `reader` yields, to its end, in chunks of up to
-    /// [`BUFFER`] bytes, the last marked as a member's end. Err once the
-    /// stream failed (the error sent after the bytes before it) or the
-    /// reading end is gone.
+    /// [`BUFFER`] bytes, the last marked as a member's end (a member that
+    /// yields nothing sends nothing: a run of empty members costs no
+    /// hand-overs). Err once the stream failed (the error sent after the
+    /// bytes before it) or the reading end is gone.
     fn member(&self, reader: &mut dyn Read) -> Result<(), ()> {
+        let mut sent = false;
         loop {
             // A buffer handed back keeps its bytes initialised: only a part
             // cut off at a member's end is zeroed again.
@@ -245,9 +247,10 @@ impl Pump {
             chunk.truncate(filled);
             // Fewer bytes than asked for: the member has ended (or failed).
             let ends_member = filled < BUFFER && read.is_ok();
-            if !chunk.is_empty() || ends_member {
+            if !chunk.is_empty() || (ends_member && sent) {
                 // A closed channel: the reader stopped reading, so stop too.
                 self.chunks.send(Ok(Chunk { bytes: chunk, ends_member })).map_err(drop)?;
+                sent = true;
             }
             if let Err(e) = read {
                 let _ = self.chunks.send(Err(e));

@@ -1270,6 +1270,10 @@ mod tests {
                 let two = gzip((envelopes[1].clone() + &envelopes[2]).as_bytes());
                 [members.clone().take(1).collect::<Vec<_>>(), vec![two], members.skip(3).collect()].concat().concat()
             }),
+            (
+                "empty members between them",
+                envelopes.iter().flat_map(|e| [gzip(b""), gzip(e.as_bytes())]).collect::<Vec<_>>().concat(),
+            ),
         ];
         for (layout, bytes) in layouts {
             let got = heard(&bytes);
