@@ -74,6 +74,49 @@ fn cloudwatch_logs_subscription_lambda_event() {
     );
 }
 
+/// Events as the API server writes them: Go's encoder escapes every `&`,
+/// `<` and `>` in a string (`\u0026`), and a client may spell a letter of
+/// a key or value as an escape too (here the verb of `update-1`). Judged
+/// alike as JSON lines and inside a subscription envelope, where each
+/// escape is escaped again; the letter escape never hides a write.
+#[test]
+fn escapes_as_the_api_server_writes_them() {
+    let mut h = history();
+    for e in &mut h {
+        let uri = e["requestURI"].as_str().unwrap_or("/").to_owned();
+        let joint = if uri.contains('?') { "&" } else { "?fieldManager=kubectl&" };
+        e["requestURI"] = json!(format!("{uri}{joint}limit=500&resourceVersion=0&labelSelector=tier<>web"));
+    }
+    let mut texts: Vec<String> = h
+        .iter()
+        .map(|e| e.to_string().replace('&', "\\u0026").replace('<', "\\u003c").replace('>', "\\u003e"))
+        .collect();
+    let update = texts.iter().position(|t| t.contains(r#""update-1""#)).unwrap();
+    texts[update] = texts[update].replace(r#""verb":"update""#, r#""verb":"upd\u0061te""#);
+    assert!(texts[update].contains(r"upd\u0061te") && texts.iter().all(|t| t.contains(r"\u0026limit=500")));
+
+    let lines: String = texts.iter().map(|t| format!("{t}\n")).collect();
+    let events: Vec<String> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!(r#"{{"id":"3728{i:04}","timestamp":1714557600000,"message":{}}}"#, json!(t)))
+        .collect();
+    let envelope = format!(
+        r#"{{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod/cluster","logStream":"kube-apiserver-audit-0a1b2c","subscriptionFilters":["ingress-sentinel"],"logEvents":[{}]}}"#,
+        events.join(",")
+    );
+    assert!(envelope.contains(r"\\u0026limit=500") && envelope.contains(r"upd\\u0061te"));
+    for (name, d) in [
+        ("lines", decode("lines", lines.as_bytes())),
+        ("gzip lines", decode("gzip", &gzip(lines.as_bytes()))),
+        ("awslogs", decode("awslogs", lambda_logs_event(&envelope).as_bytes())),
+    ] {
+        assert_history(name, &d);
+        let uri = d.events[2].event.request_uri.as_deref().unwrap_or_default();
+        assert!(uri.ends_with("&limit=500&resourceVersion=0&labelSelector=tier<>web"), "{name}: {uri}");
+    }
+}
+
 #[test]
 fn subscription_envelope_zlib_compressed() {
     assert_history("zlib", &decode("zlib", &zlib(envelope(&history()).as_bytes())));
