@@ -1093,9 +1093,7 @@ mod tests {
             lines.push_str(&WRITE.replace("a-ID", &format!("a-{i}")).replace("alice", &format!("alice{pad}")));
             lines.push('\n');
         }
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut gz, lines.as_bytes()).unwrap_or_default();
-        gz.finish().unwrap_or_default()
+        gzip(lines.as_bytes())
     }
 
     /// Yields `good` bytes, a few at a time, then fails as a network does.
@@ -1146,27 +1144,8 @@ mod tests {
     /// its order, and the same counts.
     #[test]
     fn log_events_decoded_on_several_cores_reach_the_sink_in_order() {
-        let pad = "x".repeat(200);
         let n = 3000;
-        let messages: Vec<String> = (0..n)
-            .map(|i| match i % 3 {
-                0 => serde_json::json!(WRITE.replace("a-ID", &format!("a-{i}")).replace("alice", &format!("a{pad}"))),
-                1 => serde_json::json!(format!(
-                    r#"{{"kind":"Event","verb":"get","objectRef":{{"resource":"pods"}},"x":"{pad}"}}"#
-                )),
-                _ => serde_json::json!(r#"{"kind":"Event","verb":"update","objectRef":{"resource":"ingresses"},"#),
-            })
-            .map(|m| m.to_string())
-            .collect();
-        let events: Vec<String> = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| format!(r#"{{"id":"{i}","timestamp":1714557600000,"message":{m}}}"#))
-            .collect();
-        let envelope = format!(
-            r#"{{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod/cluster","logStream":"s","subscriptionFilters":["f"],"logEvents":[{}]}}"#,
-            events.join(",")
-        );
+        let envelope = envelope_of(0, n, 200);
         assert!(envelope.len() > PARALLEL_BYTES);
         let options = Options { report_skipped: true, ..Options::default() };
         let mut seen = Vec::new();
@@ -1316,9 +1295,7 @@ mod tests {
                     r#"{{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/eks/prod/cluster","logStream":"s","subscriptionFilters":[],"logEvents":[{{"id":"1","timestamp":1714557600000,"message":{}}}]}}"#,
                     serde_json::json!(WRITE.replace("a-ID", &format!("a-{n}")))
                 );
-                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                std::io::Write::write_all(&mut gz, envelope.as_bytes()).unwrap_or_default();
-                (format!("a-{n}"), base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap_or_default()))
+                (format!("a-{n}"), base64::engine::general_purpose::STANDARD.encode(gzip(envelope.as_bytes())))
             })
             .find(|(_, data)| data.contains('/'))
             .unwrap_or_default();
