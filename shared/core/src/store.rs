@@ -140,7 +140,7 @@ impl Put {
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
-        Ok(Self { space, key: key.to_owned(), value: Arc::new(encode(space, key, value)?), expect, expires_at, now })
+        Ok(Self { space, key: key.to_owned(), value: encode(space, key, value)?, expect, expires_at, now })
     }
 }
 
@@ -265,8 +265,8 @@ fn decode<T: DeserializeOwned>(space: Space, key: &str, record: Record) -> Resul
     Ok(Versioned { value, version: record.version })
 }
 
-fn encode<T: Serialize>(space: Space, key: &str, value: &T) -> Result<Value, StoreError> {
-    serde_json::to_value(value).map_err(|source| StoreError::Corrupt {
+fn encode<T: Serialize>(space: Space, key: &str, value: &T) -> Result<Document, StoreError> {
+    serde_json::to_value(value).map(Arc::new).map_err(|source| StoreError::Corrupt {
         space: space.as_str(),
         key: key.to_owned(),
         source,
@@ -298,8 +298,7 @@ pub trait Typed: Store {
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let value = encode(space, key, value)?;
-        self.put(space, key, Arc::new(value), expect, expires_at, now)
+        self.put(space, key, encode(space, key, value)?, expect, expires_at, now)
     }
 
     /// Reads a document, lets `change` edit it (`None`: nothing to write),
@@ -650,7 +649,7 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
         if let Some(h) = held.iter_mut().find(|h| h.put.space == put.space && h.put.key == put.key) {
             // The held write is the current record: the new write must
             // expect it, and the group keeps the first write's condition.
-            let current = Record { value: Arc::new(Value::Null), version: h.version, expires_at: h.put.expires_at };
+            let current = Record { value: Document::default(), version: h.version, expires_at: h.put.expires_at };
             next_version(put.space, &put.key, Some(&current), put.expect, put.now)?;
             h.put.value = put.value;
             h.put.expires_at = put.expires_at;

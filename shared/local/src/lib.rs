@@ -55,6 +55,12 @@ fn live(r: &Stored, now: DateTime<Utc>) -> bool {
     r.expires_at.is_none_or(|t| t > now)
 }
 
+impl From<Stored> for Record {
+    fn from(stored: Stored) -> Self {
+        Record { value: Document::new(stored.value), version: stored.version, expires_at: stored.expires_at }
+    }
+}
+
 fn parse(space: Space, key: &str, bytes: &[u8]) -> Result<Stored, StoreError> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
         space: space.as_str(),
@@ -148,11 +154,7 @@ impl Store for FileStore {
         let table = tx.open_table(TABLE).map_err(backend)?;
         let Some(bytes) = table.get(full_key(space, key).as_str()).map_err(backend)? else { return Ok(None) };
         let stored = parse(space, key, bytes.value())?;
-        Ok(live(&stored, now).then_some(Record {
-            value: Document::new(stored.value),
-            version: stored.version,
-            expires_at: stored.expires_at,
-        }))
+        Ok(live(&stored, now).then(|| stored.into()))
     }
 
     fn put(
@@ -195,14 +197,7 @@ impl Store for FileStore {
             }
             let stored = parse(space, key, v.value())?;
             if live(&stored, now) {
-                out.push((
-                    key.to_owned(),
-                    Record {
-                        value: Document::new(stored.value),
-                        version: stored.version,
-                        expires_at: stored.expires_at,
-                    },
-                ));
+                out.push((key.to_owned(), stored.into()));
             }
         }
         Ok(out)
