@@ -321,6 +321,13 @@ fn keep(records: &mut Vec<EventRecord>) -> impl FnMut(Decoded) + '_ {
     }
 }
 
+/// Decodes bytes held whole in memory into their events and counts.
+fn decode_whole(name: &str, bytes: &[u8], options: &Options) -> (Vec<EventRecord>, Counts) {
+    let mut records: Vec<EventRecord> = Vec::new();
+    let counts = decode_bytes(name, bytes, options, &mut keep(&mut records));
+    (records, counts)
+}
+
 /// Counts what the engine would publish, nothing more.
 #[derive(Default)]
 pub struct Count {
@@ -361,10 +368,8 @@ impl Pipeline {
     /// Decodes one Lambda event (any framing), as it arrives whole, and runs
     /// the engine over it.
     pub fn deliver(&mut self, name: &str, bytes: &[u8]) {
-        let mut records: Vec<EventRecord> = Vec::new();
-        let counts = decode_bytes(name, bytes, &self.options, &mut keep(&mut records));
-        self.counts.merge(&counts);
-        self.judge(&mut records);
+        let decoded = decode_whole(name, bytes, &self.options);
+        self.take(decoded);
     }
 
     /// Runs one Kinesis Lambda event as `audit-ingest` does: the event
@@ -384,17 +389,9 @@ impl Pipeline {
             .collect();
         let options = &self.options;
         let decoded = on_cores(&data, data.iter().map(|(_, d)| d.len()).sum(), |share| {
-            let decode = |(name, d): &(String, &[u8])| {
-                let mut records: Vec<EventRecord> = Vec::new();
-                let counts = decode_bytes(name, d, options, &mut keep(&mut records));
-                (records, counts)
-            };
-            share.iter().map(decode).collect::<Vec<_>>()
+            share.iter().map(|(name, d)| decode_whole(name, d, options)).collect::<Vec<_>>()
         });
-        for (mut records, counts) in decoded.into_iter().flatten() {
-            self.counts.merge(&counts);
-            self.judge(&mut records);
-        }
+        decoded.into_iter().flatten().for_each(|d| self.take(d));
     }
 
     /// Decodes one Lambda event and counts the relevant events, without
@@ -411,6 +408,11 @@ impl Pipeline {
             Ok(counts) => counts,
             Err(e) => panic!("reading benchmark data from memory failed: {e}"),
         };
+        self.take((records, counts));
+    }
+
+    /// Counts what a delivery decoded and runs the engine over its records.
+    fn take(&mut self, (mut records, counts): (Vec<EventRecord>, Counts)) {
         self.counts.merge(&counts);
         self.judge(&mut records);
     }
