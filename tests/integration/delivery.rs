@@ -253,7 +253,7 @@ fn a_250_kb_snippet_is_cut_in_the_alert_and_the_baseline_and_kept_whole_as_evide
     h.feed(std::slice::from_ref(&event));
     let alert = &h.sink.alerts()[0];
     assert!(alert.signals.iter().any(|s| s.rule == RuleId::SnippetInjected));
-    let size = bound::size_of(alert);
+    let size = bound::size(alert);
     assert!(size <= ALERT_BUDGET, "{size}");
     // The evidence says how long the value was and what it hashes to.
     let text = serde_json::to_string(alert).unwrap();
@@ -308,7 +308,7 @@ fn an_incident_of_500_signals_continues_in_alerts_that_each_fit() {
     }
     for a in &alerts {
         assert!(a.signals.len() <= MAX_SIGNALS);
-        assert!(bound::size_of(a) <= ALERT_BUDGET, "{}", bound::size_of(a));
+        assert!(bound::size(a) <= ALERT_BUDGET, "{}", bound::size(a));
     }
 }
 

@@ -429,11 +429,9 @@ impl Alert {
             return true;
         }
         // Each signal adds itself, its object and its audit id at most.
-        let added: usize = fresh
-            .iter()
-            .map(|s| crate::bound::size_of(s) + crate::bound::size_of(&s.resource) + s.audit_id.len() + 8)
-            .sum();
-        self.signals.len() + fresh.len() <= MAX_SIGNALS && crate::bound::size_of(self) + added <= ALERT_BUDGET
+        let added: usize =
+            fresh.iter().map(|s| crate::bound::size(s) + crate::bound::size(&s.resource) + s.audit_id.len() + 8).sum();
+        self.signals.len() + fresh.len() <= MAX_SIGNALS && crate::bound::size(self) + added <= ALERT_BUDGET
     }
 
     /// Merges signals in; returns false (and changes nothing) when every one

@@ -81,7 +81,7 @@ impl ObjectState {
     /// changes still shows as changed.
     pub fn bounded(self) -> Self {
         if let Self::Manifest(body) = &self {
-            let bytes = bound::size_of(body);
+            let bytes = bound::size(body);
             return if bytes <= STATE_BUDGET {
                 self
             } else {
@@ -89,7 +89,7 @@ impl ObjectState {
             };
         }
         let Self::Ingress(mut state) = self else { return self };
-        let mut size = bound::size_of(&state);
+        let mut size = bound::size(&state);
         if size <= STATE_BUDGET {
             return Self::Ingress(state);
         }
@@ -110,7 +110,7 @@ impl ObjectState {
                 *value = cut;
             }
         }
-        let size = bound::size_of(&state);
+        let size = bound::size(&state);
         if size <= STATE_BUDGET {
             Self::Ingress(state)
         } else {
@@ -238,7 +238,7 @@ impl Baseline {
                 continue;
             }
             let Some(state) = &w.state else { continue };
-            let size = bound::size_of(state);
+            let size = bound::size(state);
             if n >= MAX_STATES || size > room {
                 w.state = None;
             } else {
@@ -331,6 +331,6 @@ mod tests {
         let cut = &kept.annotations["nginx.ingress.kubernetes.io/server-snippet"];
         assert!(cut.len() < 1024 && cut.contains("256000 bytes"), "{cut}");
         assert_eq!(kept.annotations["small"], "y");
-        assert!(bound::size_of(&kept) <= STATE_BUDGET);
+        assert!(bound::size(&kept) <= STATE_BUDGET);
     }
 }

@@ -124,14 +124,9 @@ fn bound_keys(map: &mut Map<String, Value>, limits: &JsonLimits) {
     }
 }
 
-/// The length of a value's JSON text.
-pub fn size(value: &Value) -> usize {
-    size_of(value)
-}
-
 /// The length of any serialisable value's JSON text (0 if it cannot be
 /// written as JSON), counted as it is written, never held.
-pub fn size_of<T: Serialize + ?Sized>(value: &T) -> usize {
+pub fn size<T: Serialize + ?Sized>(value: &T) -> usize {
     struct Counter(usize);
     impl std::io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -180,7 +175,7 @@ mod tests {
     /// The size counted is the length of the JSON text the value writes, for
     /// a document as for a `Value` (integer map keys quoted, floats as written).
     #[test]
-    fn size_of_is_the_length_of_the_json_text() {
+    fn size_is_the_length_of_the_json_text() {
         #[derive(Serialize)]
         struct Doc {
             name: String,
@@ -190,7 +185,7 @@ mod tests {
         let doc = Doc { name: "web \"é\"".into(), seen: None, weights: [(1, 0.5), (20, 1e21)].into() };
         let text = serde_json::to_string(&doc).unwrap_or_default();
         assert!(!text.is_empty());
-        assert_eq!(size_of(&doc), text.len());
+        assert_eq!(size(&doc), text.len());
         let value = json!({"b": [1, 2.5, null], "a": {"k": "v"}});
         assert_eq!(size(&value), value.to_string().len());
     }
