@@ -115,8 +115,7 @@ impl Patterns {
 
     /// True if some occurrence of `key` is followed by `:` and one of `values`.
     fn key_has_value(&self, bytes: &[u8], key: &memmem::Finder<'_>, values: &[Vec<u8>]) -> bool {
-        key.find_iter(bytes)
-            .any(|at| self.string_after(bytes, key, at).is_some_and(|v| values.iter().any(|x| v.starts_with(x))))
+        key.find_iter(bytes).any(|at| self.string_after(bytes, key, at).is_some_and(|v| one_of(v, values)))
     }
 }
 
@@ -146,6 +145,12 @@ impl memchr::arch::all::packedpair::HeuristicFrequencyRank for JsonRank {
 /// A substring finder tuned for audit-log JSON ([`JsonRank`]).
 pub(crate) fn json_finder(needle: &[u8]) -> memmem::Finder<'static> {
     memmem::FinderBuilder::new().build_forward_with_ranker_owned(JsonRank, needle.to_vec())
+}
+
+/// True if a string value (from just past its opening quote) is one of
+/// `values`, each written with its closing quote so a prefix is a whole value.
+fn one_of(value: &[u8], values: &[Vec<u8>]) -> bool {
+    values.iter().any(|x| value.starts_with(x))
 }
 
 /// Skips JSON whitespace, raw or (inside an escaped record) as `\n`, `\r`, `\t`.
@@ -178,9 +183,9 @@ pub fn prefilter(bytes: &[u8], escaped: bool) -> bool {
         let key = &bytes[..at];
         let value = || p.value_after(bytes, at + p.resource_tail.needle().len());
         if key.ends_with(p.quote) {
-            tracked = tracked || (write && value().is_some_and(|v| p.resources.iter().any(|x| v.starts_with(x))));
+            tracked = tracked || (write && value().is_some_and(|v| one_of(v, &p.resources)));
         } else if key.strip_suffix(b"sub").is_some_and(|k| k.ends_with(p.quote))
-            && value().is_some_and(|v| p.access_subresources.iter().any(|x| v.starts_with(x)))
+            && value().is_some_and(|v| one_of(v, &p.access_subresources))
         {
             return true;
         }
@@ -209,8 +214,7 @@ pub fn other_subresource(bytes: &[u8], escaped: bool) -> bool {
     let Some(key) = p.subresource_key.find(object) else { return false };
     let Some(value) = p.string_after(object, &p.subresource_key, key) else { return false };
     // Closed within the objectRef, not empty, and not one of the access ones.
-    memmem::find(value, p.quote).is_some_and(|end| end > 0)
-        && !p.access_subresources.iter().any(|a| value.starts_with(a))
+    memmem::find(value, p.quote).is_some_and(|end| end > 0) && !one_of(value, &p.access_subresources)
 }
 
 /// The few fields [`judge`] needs, borrowed where the JSON allows.
