@@ -3,13 +3,15 @@
 //!
 //! CloudWatch Logs writes each envelope compactly, `logEvents` last, each
 //! log event as `{"id":"…","timestamp":…,"message":"…"}`. Inside a JSON
-//! string every quote is escaped, so the bytes `"},{"id":"` cannot occur in
-//! a message (nor `"logEvents":[` or `"messageType":` anywhere but where
-//! the envelope puts them): each message ends where that sequence begins,
-//! or at the envelope's closing `"}]}`. One SIMD search per log event
-//! replaces a JSON parse of every byte; the relevance prefilter then reads
-//! the escaped message, and only candidates are unescaped and parsed.
-//! Anything not in this exact layout is left to the general parser.
+//! string every quote is escaped, so the bytes `{"` cannot occur in a
+//! message: after the envelope's header each one begins a log event, and
+//! each message ends just before the `"},` in front of the next, or at the
+//! envelope's closing `"}]}`. One SIMD search per log event replaces a JSON
+//! parse of every byte, and as no `{"` is left unexplained, a split also
+//! shows that the bytes hold one envelope (a second one, concatenated,
+//! starts with `{"`). The relevance prefilter then reads the escaped
+//! message, and only candidates are unescaped and parsed. Anything not in
+//! this exact layout is left to the general parser.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -50,12 +52,16 @@ const EVENTS: &[u8] = b"\"logEvents\":[";
 const EVENT: &[u8] = b"{\"id\":\"";
 const TIMESTAMP: &[u8] = b",\"timestamp\":";
 const MESSAGE: &[u8] = b",\"message\":\"";
-const BETWEEN: &[u8] = b"\"},{\"id\":\"";
+/// What ends a message that another log event follows: its closing quote,
+/// its object's `}` and the array's `,`.
+const BEFORE_EVENT: &[u8] = b"\"},";
 const END: &[u8] = b"\"}]}";
 
-fn between() -> &'static Finder<'static> {
+/// Finds `{"`, the start of a JSON object's first key, which no JSON string
+/// holds unescaped.
+fn object_start() -> &'static Finder<'static> {
     static FINDER: OnceLock<Finder<'static>> = OnceLock::new();
-    FINDER.get_or_init(|| crate::filter::json_finder(BETWEEN))
+    FINDER.get_or_init(|| crate::filter::json_finder(b"{\""))
 }
 
 /// Whether `bytes` (trimmed) is one envelope and nothing else, as far as its
@@ -88,12 +94,17 @@ struct LogEvent<'a> {
     message: &'a RawValue,
 }
 
+/// An envelope's header and log events.
+pub(crate) type Parsed<'a> = (Header, Vec<Entry<'a>>);
+
 /// The header and log events of an envelope: split where it is in
 /// CloudWatch's layout, parsed whole otherwise.
-pub(crate) fn parse(bytes: &[u8]) -> Result<(Header, Vec<Entry<'_>>), serde_json::Error> {
-    if let Some(split) = split(bytes) {
-        return Ok(split);
-    }
+pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, serde_json::Error> {
+    split(bytes).map_or_else(|| parse_whole(bytes), Ok)
+}
+
+/// An envelope in any layout, parsed as JSON.
+pub(crate) fn parse_whole(bytes: &[u8]) -> Result<Parsed<'_>, serde_json::Error> {
     let whole: Whole<'_> = serde_json::from_slice(bytes)?;
     let entries = whole
         .log_events
@@ -104,8 +115,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(Header, Vec<Entry<'_>>), serde_json
 }
 
 /// Splits an envelope in CloudWatch's layout into its header and log
-/// events; `None` if it is laid out any other way.
-pub(crate) fn split(bytes: &[u8]) -> Option<(Header, Vec<Entry<'_>>)> {
+/// events; `None` if it is laid out any other way or is not one envelope
+/// (see the module's documentation).
+pub(crate) fn split(bytes: &[u8]) -> Option<Parsed<'_>> {
     let body = memchr::memmem::find(bytes, EVENTS)? + EVENTS.len();
     // The header: the envelope up to its events, closed, parsed as JSON.
     let mut head = Vec::with_capacity(body + 2);
@@ -130,15 +142,21 @@ pub(crate) fn split(bytes: &[u8]) -> Option<(Header, Vec<Entry<'_>>)> {
         let rest = rest[digits..].strip_prefix(MESSAGE)?;
         // The message's opening quote, as an offset into `bytes`.
         let open = bytes.len() - rest.len() - 1;
-        match between().find(rest) {
-            Some(close) => {
+        match object_start().find(rest) {
+            Some(next) => {
+                // The next log event, whose start the loop checks, or
+                // another layout, or a second envelope.
+                if !rest[..next].ends_with(BEFORE_EVENT) {
+                    return None;
+                }
+                // The closing quote: `rest` starts just past the opening one.
+                let close = open + 1 + next - BEFORE_EVENT.len();
                 entries.push(Entry {
                     id: Some(Cow::Borrowed(id)),
                     timestamp: Some(timestamp),
-                    message: &bytes[open..open + close + 2],
+                    message: &bytes[open..=close],
                 });
-                // Past the closing quote, `}` and `,`: at the next `{"id":"`.
-                at = open + 1 + close + 3;
+                at = open + 1 + next;
             }
             None => {
                 let close = bytes.len() - END.len();
@@ -240,5 +258,9 @@ mod tests {
         assert_eq!(split(empty.as_bytes()).map(|(_, e)| e.len()), Some(0));
         let two = envelope(&["a"]) + &envelope(&["b"]);
         assert!(!is_one(two.as_bytes()) && is_one(envelope(&["a"]).as_bytes()));
+        // Two envelopes are never split as one, however many events each holds.
+        let two = envelope(&["a", "b"]) + &envelope(&["c", "d"]);
+        assert!(split(two.as_bytes()).is_none());
+        assert!(split(envelope(&["a", "b"]).as_bytes()).is_some());
     }
 }

@@ -558,10 +558,7 @@ impl<'a> Decoder<'a> {
             let newlines = plain[..start].iter().filter(|b| **b == b'\n').count();
             let at = location.child(Values::<&[u8]>::place(start as u64, 1 + newlines as u64));
             let done = match framing::shape(object) {
-                Shape::Envelope if envelope::is_one(object) => {
-                    self.envelope(&at, object);
-                    true
-                }
+                Shape::Envelope => self.one_envelope(&at, object),
                 // Several objects, or damage: the framing finds and reports it.
                 shape @ (Shape::LambdaLogs | Shape::Records) => self.shaped(&at, object, shape).is_ok(),
                 _ => false,
@@ -644,13 +641,12 @@ impl<'a> Decoder<'a> {
         while members.envelope_member(self.limits.max_record_bytes, &mut member) {
             let first = member.iter().position(|b| !framing::is_ws(*b)).unwrap_or(member.len());
             let object = member[first..].trim_ascii_end();
-            if !envelope::is_one(object) {
+            let newlines = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count() as u64;
+            let (offset, line) = (start.offset + first as u64, start.line + newlines(&member[..first]));
+            if !self.one_envelope(&location.child(Values::<&[u8]>::place(offset, line)), object) {
                 members.hold(&mut member, None);
                 break;
             }
-            let newlines = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count() as u64;
-            let (offset, line) = (start.offset + first as u64, start.line + newlines(&member[..first]));
-            self.envelope(&location.child(Values::<&[u8]>::place(offset, line)), object);
             start.offset += member.len() as u64;
             start.line += newlines(&member);
             start.envelopes += 1;
@@ -811,8 +807,31 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// One envelope, in whatever layout.
     fn envelope(&mut self, location: &Location, bytes: &[u8]) {
-        let (header, entries) = match envelope::parse(bytes) {
+        self.log_events(location, bytes, envelope::parse(bytes));
+    }
+
+    /// Reads `object` if it is one envelope and nothing else; false, with
+    /// nothing read, if the framing must find what it holds.
+    fn one_envelope(&mut self, location: &Location, object: &[u8]) -> bool {
+        let parsed = match envelope::split(object) {
+            Some(split) => Ok(split),
+            None if envelope::is_one(object) => envelope::parse_whole(object),
+            None => return false,
+        };
+        self.log_events(location, object, parsed);
+        true
+    }
+
+    /// The log events of the envelope `bytes`, or the failure to parse it.
+    fn log_events(
+        &mut self,
+        location: &Location,
+        bytes: &[u8],
+        parsed: Result<envelope::Parsed<'_>, serde_json::Error>,
+    ) {
+        let (header, entries) = match parsed {
             Ok(parsed) => parsed,
             Err(e) => return self.fail(location.clone(), ErrorKind::Json(e), false, Some(bytes)),
         };
