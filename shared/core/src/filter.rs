@@ -175,22 +175,23 @@ fn trim_ws(mut bytes: &[u8]) -> &[u8] {
 pub fn prefilter(bytes: &[u8], escaped: bool) -> bool {
     // Separate SIMD searches for rare needles beat one search for all keys:
     // every key starts with a quote, the commonest byte of the record. The
-    // resource and subresource keys end alike and share one search.
+    // resource and subresource keys end alike and share one search, which
+    // comes first: most records name no tracked resource, and then the
+    // verb is not looked for.
     let p = Patterns::get(escaped);
-    let write = p.key_has_value(bytes, &p.verb_key, &p.verbs);
     let mut tracked = false;
     for at in p.resource_tail.find_iter(bytes) {
         let key = &bytes[..at];
         let value = || p.value_after(bytes, at + p.resource_tail.needle().len());
         if key.ends_with(p.quote) {
-            tracked = tracked || (write && value().is_some_and(|v| one_of(v, &p.resources)));
+            tracked = tracked || value().is_some_and(|v| one_of(v, &p.resources));
         } else if key.strip_suffix(b"sub").is_some_and(|k| k.ends_with(p.quote))
             && value().is_some_and(|v| one_of(v, &p.access_subresources))
         {
             return true;
         }
     }
-    (write && tracked) || p.escapes_a_letter(bytes)
+    (tracked && p.key_has_value(bytes, &p.verb_key, &p.verbs)) || p.escapes_a_letter(bytes)
 }
 
 /// Byte-level test on a record the [`prefilter`] passed: is it a write to a
