@@ -51,7 +51,9 @@ pub struct Limits {
     /// Most decompressed bytes accepted from one top-level input.
     pub max_decompressed_bytes: u64,
     /// Most decompressed bytes accepted from one base64 payload inside a
-    /// Lambda event (CloudWatch Logs sends at most about 1 MB compressed).
+    /// Lambda event (CloudWatch Logs sends at most about 1 MB compressed);
+    /// also the most an input held in memory is decompressed into memory at
+    /// once (larger content is streamed, up to `max_decompressed_bytes`).
     pub max_payload_bytes: u64,
     /// Largest single record (line or JSON object). EKS audit events are at
     /// most 256 KB; envelopes a few MB.
@@ -542,7 +544,11 @@ impl<'a> Decoder<'a> {
     /// where it lies, without the streaming framing.
     fn whole(&mut self, location: &Location, bytes: &[u8], limit: u64, raw: Option<&[u8]>) -> u64 {
         let mut inflated = compress::Scratch::take();
-        let plain = match (compress::gunzip_whole(bytes, limit, &mut inflated), Codec::sniff(bytes)) {
+        // A payload's worth at most is inflated at once: a small input that
+        // inflates to more (a Kinesis record of a gzip bomb) is streamed, in
+        // flat memory, and stopped at `limit`.
+        let at_once = limit.min(self.limits.max_payload_bytes);
+        let plain = match (compress::gunzip_whole(bytes, at_once, &mut inflated), Codec::sniff(bytes)) {
             (Some(size), _) => &inflated[..size],
             (None, Codec::Plain) if bytes.len() as u64 <= limit => bytes,
             _ => return self.stream(location, bytes, limit, raw),
