@@ -228,6 +228,34 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
     assert_eq!(messages.len(), 1, "{report:#}");
     assert!(attribute(&messages[0], "rule_ids").contains("ingress.allowlist.widened"));
 
+    // (b2) An export of several MiB, decoded as it downloads: the write in
+    // its middle arrives across many chunks of the body and of the inflater.
+    let mut events: Vec<Value> = (0..50).map(|i| padded_noise(i, 64 << 10)).collect();
+    events.insert(
+        50,
+        write(
+            "e2",
+            "update",
+            "ingresses",
+            "shop",
+            "big",
+            "2024-05-03T03:30:00Z",
+            alice.clone(),
+            Some(&named("big", "0.0.0.0/0")),
+        ),
+    );
+    events.extend((50..100).map(|i| padded_noise(i, 64 << 10)));
+    let export = sentinel_tests::gzip(sentinel_tests::export_lines(&events).as_bytes());
+    assert!(export.len() > 4 << 20, "{}", export.len());
+    let key = "exports/task-2/kube-apiserver-audit-abc/000000.gz";
+    rt.block_on(s3.put_object().bucket("audit-exports").key(key).body(export.into()).send()).unwrap();
+    let report = invoke(&watch, "audit-ingest", &s3_notification("audit-exports", key, None, None), dir.path());
+    assert_eq!(report["counts"]["kept"], 1, "{report:#}");
+    assert_eq!(report["counts"]["records"], 101, "{report:#}");
+    let messages = rt.block_on(queue.drain());
+    assert_eq!(messages.len(), 1, "{report:#}");
+    assert!(attribute(&messages[0], "rule_ids").contains("ingress.allowlist.widened"));
+
     // (c) A CloudTrail file in S3: audit logging switched off.
     let trail = sentinel_tests::gzip(
         ct::log_file(&[ct::cluster_logging(
@@ -287,6 +315,25 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
 
     drop(watch);
     std::thread::sleep(Duration::from_millis(100));
+}
+
+/// A read to skip, its request URI carrying `bytes` of text that does not
+/// compress (as real continue tokens barely do).
+fn padded_noise(i: usize, bytes: usize) -> Value {
+    use base64::Engine as _;
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ i as u64;
+    let random: Vec<u8> = (0..bytes * 3 / 4)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    let mut event = sentinel_tests::noise(i);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
+    event["requestURI"] = json!(format!("/apis/networking.k8s.io/v1/ingresses?continue={token}"));
+    event
 }
 
 fn base64_gzip(text: &str) -> String {
