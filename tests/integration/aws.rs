@@ -197,11 +197,17 @@ fn both_functions_end_to_end_on_moto_under_the_runtime_emulator() {
             alice.clone(),
             Some(&named("kin", "0.0.0.0/0")),
         )]),
+        // A record anyone allowed to put records can write: well under
+        // 1 MiB, past the 64 MiB a payload may inflate to.
+        format!("{}\n", sentinel_tests::noise(0)).repeat((65 << 20) / 400),
     ]))
     .unwrap();
     let report = invoke(&watch, "audit-ingest", &kinesis, dir.path());
     assert_eq!(report["alerts_opened"], 2, "{report:#}");
     assert!(report.get("batchItemFailures").is_none(), "{report:#}");
+    assert_eq!(report["quarantined"], 1, "{report:#}");
+    let failure = report["failures"][0]["message"].as_str().unwrap_or_default();
+    assert!(failure.contains("exceeds the limit of 67108864 bytes"), "{report:#}");
     assert_eq!(rt.block_on(queue.drain()).len(), 2);
 
     // (b) An exported audit-log object in S3, named URL-encoded by the notification.
