@@ -3,13 +3,15 @@
 //!
 //! CloudWatch Logs writes each envelope compactly, `logEvents` last, each
 //! log event as `{"id":"…","timestamp":…,"message":"…"}`. Inside a JSON
-//! string every quote is escaped, so the bytes `{"` cannot occur in a
-//! message: after the envelope's header each one begins a log event, and
-//! each message ends just before the `"},` in front of the next, or at the
-//! envelope's closing `"}]}`. One SIMD search per log event replaces a JSON
-//! parse of every byte, and as no `{"` is left unexplained, a split also
-//! shows that the bytes hold one envelope (a second one, concatenated,
-//! starts with `{"`). The relevance prefilter then reads the escaped
+//! string every quote is escaped, so a message holds the bytes `{"` only
+//! where it ends in `{` and its closing quote completes the pair: after the
+//! envelope's header every other `{"` begins a log event, and each message
+//! ends just before the `"},` in front of the next, or at the envelope's
+//! closing `"}]}`. One SIMD search per log event replaces a JSON parse of
+//! every byte, and as no `{"` is left unexplained, a split also shows that
+//! the bytes hold one envelope (a second one, concatenated, starts with
+//! `{"`, or if written with spaces is found by its `"messageType":` after
+//! the last message). The relevance prefilter then reads the escaped
 //! message, and only candidates are unescaped and parsed. Anything not in
 //! this exact layout is left to the general parser.
 
@@ -64,11 +66,16 @@ fn object_start() -> &'static Finder<'static> {
     FINDER.get_or_init(|| crate::filter::json_finder(b"{\""))
 }
 
+/// Finds `"messageType":`, which only an envelope's header holds.
+fn message_type() -> &'static Finder<'static> {
+    static FINDER: OnceLock<Finder<'static>> = OnceLock::new();
+    FINDER.get_or_init(|| crate::filter::json_finder(MESSAGE_TYPE))
+}
+
 /// Whether `bytes` (trimmed) is one envelope and nothing else, as far as its
 /// framing shows: one object in which `messageType` occurs once.
 pub(crate) fn is_one(bytes: &[u8]) -> bool {
-    static FINDER: OnceLock<Finder<'static>> = OnceLock::new();
-    let finder = FINDER.get_or_init(|| crate::filter::json_finder(MESSAGE_TYPE));
+    let finder = message_type();
     bytes.starts_with(b"{\"")
         && bytes.ends_with(b"}")
         && finder.find(bytes).is_some_and(|at| finder.find(&bytes[at + MESSAGE_TYPE.len()..]).is_none())
@@ -140,37 +147,33 @@ pub(crate) fn split(bytes: &[u8]) -> Option<Parsed<'_>> {
         let digits = rest.iter().position(|b| !(b.is_ascii_digit() || *b == b'-'))?;
         let timestamp = integer(&rest[..digits])?;
         let rest = rest[digits..].strip_prefix(MESSAGE)?;
-        // The message's opening quote, as an offset into `bytes`.
-        let open = bytes.len() - rest.len() - 1;
-        match object_start().find(rest) {
-            Some(next) => {
-                // The next log event, whose start the loop checks, or
-                // another layout, or a second envelope.
-                if !rest[..next].ends_with(BEFORE_EVENT) {
-                    return None;
-                }
-                // The closing quote: `rest` starts just past the opening one.
-                let close = open + 1 + next - BEFORE_EVENT.len();
-                entries.push(Entry {
-                    id: Some(Cow::Borrowed(id)),
-                    timestamp: Some(timestamp),
-                    message: &bytes[open..=close],
-                });
-                at = open + 1 + next;
+        // Where the message's text starts (just past its opening quote)
+        // and its closing quote, as offsets into `bytes`.
+        let text = bytes.len() - rest.len();
+        let last = bytes.len() - END.len();
+        let close = match object_start().find(rest) {
+            // The next log event, after the closing quote, `}` and `,`.
+            Some(next) if rest[next..].starts_with(EVENT) && rest[..next].ends_with(BEFORE_EVENT) => {
+                text + next - BEFORE_EVENT.len()
             }
-            None => {
-                let close = bytes.len() - END.len();
-                if close < open + 1 {
-                    return None;
-                }
-                entries.push(Entry {
-                    id: Some(Cow::Borrowed(id)),
-                    timestamp: Some(timestamp),
-                    message: &bytes[open..=close],
-                });
-                return Some((header, entries));
-            }
+            // A message that ends in `{`: its closing quote makes the pair.
+            Some(next) if rest[next + 1..].starts_with(BEFORE_EVENT) || rest[next + 1..] == *END => text + next + 1,
+            // Another layout, or a second envelope.
+            Some(_) => return None,
+            // The last message, unless a second envelope written with
+            // spaces (and so without `{"`) follows the first.
+            None if last >= text && message_type().find(&bytes[text..last]).is_none() => last,
+            None => return None,
+        };
+        entries.push(Entry {
+            id: Some(Cow::Borrowed(id)),
+            timestamp: Some(timestamp),
+            message: &bytes[text - 1..=close],
+        });
+        if close == last {
+            return Some((header, entries));
         }
+        at = close + BEFORE_EVENT.len();
     }
 }
 
@@ -235,6 +238,30 @@ mod tests {
     }
 
     #[test]
+    fn splits_random_messages_of_json_punctuation_as_the_json_parser_reads_them() {
+        // Messages drawn from the bytes that frame an envelope, so that every
+        // layout of quotes, braces and escapes next to each other occurs.
+        const ALPHABET: &[&str] = &["\"", "\\", "{", "}", "[", "]", ",", ":", "id", "message", " ", "é", "\n"];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % n as u64).unwrap_or_default()
+        };
+        for _ in 0..20_000 {
+            let messages: Vec<String> =
+                (0..1 + next(4)).map(|_| (0..next(12)).map(|_| ALPHABET[next(ALPHABET.len())]).collect()).collect();
+            let refs: Vec<&str> = messages.iter().map(String::as_str).collect();
+            let e = envelope(&refs);
+            let got: Vec<String> = split(e.as_bytes())
+                .map(|(_, entries)| entries.iter().map(|x| String::from_utf8_lossy(x.message).into_owned()).collect())
+                .unwrap_or_default();
+            assert_eq!(got, parsed(&e), "{e}");
+        }
+    }
+
+    #[test]
     fn a_timestamp_is_read_as_rust_reads_an_integer() {
         for text in ["1714557600000", "-1", "0", "007", "9223372036854775807", "-9223372036854775808"] {
             assert_eq!(integer(text.as_bytes()), text.parse().ok(), "{text}");
@@ -261,6 +288,9 @@ mod tests {
         // Two envelopes are never split as one, however many events each holds.
         let two = envelope(&["a", "b"]) + &envelope(&["c", "d"]);
         assert!(split(two.as_bytes()).is_none());
+        let spaced =
+            r#"{ "messageType": "DATA_MESSAGE", "logEvents": [ { "id": "1", "timestamp": 1, "message": "c"}]}"#;
+        assert!(split((envelope(&["a", "b"]) + spaced).as_bytes()).is_none());
         assert!(split(envelope(&["a", "b"]).as_bytes()).is_some());
     }
 }
