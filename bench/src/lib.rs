@@ -387,7 +387,7 @@ impl Pipeline {
             .enumerate()
             .map(|(i, r)| (format!("{name}:{i}"), r.kinesis.data.0.as_slice()))
             .collect();
-        let options = &self.options;
+        let options = &self.options.for_payload();
         let decoded = on_cores(&data, data.iter().map(|(_, d)| d.len()).sum(), |share| {
             share.iter().map(|(name, d)| decode_whole(name, d, options)).collect::<Vec<_>>()
         });

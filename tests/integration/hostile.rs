@@ -1,7 +1,7 @@
 //! Hostile and broken input: a clear error naming the input and position,
 //! the rest still processed, no panic, bounded memory.
 
-use sentinel_core::decode::{ErrorKind, Limits};
+use sentinel_core::decode::{ErrorKind, Limits, Options};
 use sentinel_tests::*;
 use serde_json::json;
 
@@ -85,6 +85,19 @@ fn a_gzip_bomb_stops_at_the_configured_limit() {
     assert_eq!(d.counts.input_errors, 1);
     assert!(d.counts.records > 0 && d.counts.records <= (8 << 20) / line.len() as u64);
     assert!(matches!(d.errors[0].kind, ErrorKind::DecompressedTooLarge { limit } if limit == 8 << 20));
+}
+
+#[test]
+fn a_kinesis_record_is_read_as_one_payload_and_stops_at_the_payload_limit() {
+    // A record is a payload held in memory: the object limit does not apply.
+    let line = format!("{}\n", noise(0));
+    let record = gzip(line.repeat((8 << 20) / line.len()).as_bytes());
+    let limits = Limits { max_payload_bytes: 1 << 20, ..Limits::default() };
+    let options = Options { limits, report_skipped: false };
+    assert_eq!(decode_options("kinesis:1", &record, &options).counts.input_errors, 0, "as an object: read through");
+    let d = decode_options("kinesis:1", &record, &options.for_payload());
+    assert_eq!(d.counts.input_errors, 1);
+    assert!(matches!(d.errors[0].kind, ErrorKind::DecompressedTooLarge { limit } if limit == 1 << 20));
 }
 
 #[test]

@@ -380,10 +380,7 @@ impl<'a> Invocation<'a> {
             })
             .collect();
         let bytes = named.iter().map(|(_, data)| data.len()).sum();
-        // A record is one subscription payload: it may inflate to a
-        // payload's size and no more (a record of a gzip bomb is reported).
-        let mut options = self.options.clone();
-        options.limits.max_decompressed_bytes = options.limits.max_payload_bytes;
+        let options = self.options.for_payload();
         let (source, options) = (self.source, &options);
         let decoded = on_cores(&named, bytes, |share| {
             share.iter().map(|(name, data)| Batch::decode(source, options, name, data)).collect::<Vec<_>>()

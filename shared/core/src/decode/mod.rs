@@ -71,6 +71,18 @@ pub struct Options {
     pub report_skipped: bool,
 }
 
+impl Options {
+    /// These options for one payload of a delivery, held in memory (a
+    /// Kinesis record's data is one subscription payload): it may inflate to
+    /// `max_payload_bytes` and no more, so a record of a gzip bomb is
+    /// reported instead of read to the object limit.
+    pub fn for_payload(&self) -> Self {
+        let mut options = self.clone();
+        options.limits.max_decompressed_bytes = options.limits.max_payload_bytes;
+        options
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self { max_decompressed_bytes: 8 << 30, max_payload_bytes: 64 << 20, max_record_bytes: 16 << 20 }
