@@ -566,15 +566,13 @@ impl<'a> Decoder<'a> {
             _ => return self.stream(location, bytes, limit, raw),
         };
         // One Lambda event or one envelope, whole: read where it lies.
-        let start = plain.iter().position(|b| !framing::is_ws(*b)).unwrap_or(plain.len());
-        let object = plain[start..].trim_ascii_end();
+        let (object, start, newlines) = lone_value(plain);
         if self.mode == Mode::Audit
             && object.len() <= self.limits.max_record_bytes
             && object.starts_with(b"{")
             && object.ends_with(b"}")
         {
-            let newlines = plain[..start].iter().filter(|b| **b == b'\n').count();
-            let at = location.child(Values::<&[u8]>::place(start as u64, 1 + newlines as u64));
+            let at = location.child(Values::<&[u8]>::place(start, 1 + newlines));
             let done = match framing::shape(object) {
                 Shape::Envelope => self.one_envelope(&at, object),
                 // Several objects, or damage: the framing finds and reports it.
@@ -657,16 +655,14 @@ impl<'a> Decoder<'a> {
         let mut start = Start::default();
         let mut member = compress::Scratch::take();
         while members.envelope_member(self.limits.max_record_bytes, &mut member) {
-            let first = member.iter().position(|b| !framing::is_ws(*b)).unwrap_or(member.len());
-            let object = member[first..].trim_ascii_end();
-            let newlines = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count() as u64;
-            let (offset, line) = (start.offset + first as u64, start.line + newlines(&member[..first]));
+            let (object, first, newlines) = lone_value(&member);
+            let (offset, line) = (start.offset + first, start.line + newlines);
             if !self.one_envelope(&location.child(Values::<&[u8]>::place(offset, line)), object) {
                 members.hold(&mut member, None);
                 break;
             }
             start.offset += member.len() as u64;
-            start.line += newlines(&member);
+            start.line += memchr::memchr_iter(b'\n', &member).count() as u64;
             start.envelopes += 1;
         }
         start
@@ -1033,6 +1029,14 @@ fn unescape(bytes: &[u8], escaped: bool) -> Result<Cow<'_, [u8]>, serde_json::Er
     } else {
         Ok(Cow::Borrowed(bytes))
     }
+}
+
+/// The one JSON value `bytes` may hold, without the whitespace around it;
+/// with the bytes and the newlines of the whitespace before it, for its place.
+fn lone_value(bytes: &[u8]) -> (&[u8], u64, u64) {
+    let start = bytes.iter().position(|b| !framing::is_ws(*b)).unwrap_or(bytes.len());
+    let newlines = memchr::memchr_iter(b'\n', &bytes[..start]).count() as u64;
+    (bytes[start..].trim_ascii_end(), start as u64, newlines)
 }
 
 /// Where a stream's framing starts, after the envelope members before it.
