@@ -59,8 +59,8 @@ const MESSAGE: &[u8] = b",\"message\":\"";
 const BEFORE_EVENT: &[u8] = b"\"},";
 const END: &[u8] = b"\"}]}";
 
-/// Finds `{"`, the start of a JSON object's first key, which no JSON string
-/// holds unescaped.
+/// Finds `{"`, the start of a JSON object's first key, which a JSON string
+/// holds only as its last character and its closing quote.
 fn object_start() -> &'static Finder<'static> {
     static FINDER: OnceLock<Finder<'static>> = OnceLock::new();
     FINDER.get_or_init(|| crate::filter::json_finder(b"{\""))
@@ -138,6 +138,8 @@ pub(crate) fn split(bytes: &[u8]) -> Option<Parsed<'_>> {
     if !bytes.ends_with(END) {
         return None;
     }
+    // The last message's closing quote.
+    let last = bytes.len() - END.len();
     let mut at = body;
     loop {
         let rest = bytes.get(at..)?.strip_prefix(EVENT)?;
@@ -150,7 +152,6 @@ pub(crate) fn split(bytes: &[u8]) -> Option<Parsed<'_>> {
         // Where the message's text starts (just past its opening quote)
         // and its closing quote, as offsets into `bytes`.
         let text = bytes.len() - rest.len();
-        let last = bytes.len() - END.len();
         let close = match object_start().find(rest) {
             // The next log event, after the closing quote, `}` and `,`.
             Some(next) if rest[next..].starts_with(EVENT) && rest[..next].ends_with(BEFORE_EVENT) => {
