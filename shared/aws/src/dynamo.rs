@@ -151,10 +151,6 @@ impl DynamoStore {
         Ok(Record { value: Document::new(value), version, expires_at })
     }
 
-    fn live(record: &Record, now: DateTime<Utc>) -> bool {
-        record.expires_at.is_none_or(|t| t > now)
-    }
-
     async fn read(&self, space: Space, key: &str) -> Result<Option<Record>, StoreError> {
         let out = self
             .client
@@ -273,7 +269,7 @@ impl DynamoStore {
             ),
             Expect::Any => {
                 let current = self.read(space, key).await?;
-                let version = next_version(space, key, current.as_ref(), expect, now)?;
+                let version = next_version(space, key, current.as_ref().map(Record::stamp), expect, now)?;
                 match &current {
                     Some(c) => (version, Condition::new("#v = :v".to_owned(), vec![(":v", n(c.version))])),
                     None => (version, Condition::new(format!("attribute_not_exists({key_attr})"), vec![])),
@@ -497,7 +493,7 @@ impl DynamoStore {
                     continue;
                 }
                 let record = Self::record(space, &key, item)?;
-                if Self::live(&record, now) {
+                if record.live(now) {
                     out.push((key, record));
                 }
             }
@@ -626,7 +622,7 @@ fn string_set(alert: &Value, list: &str, field: &str, attr: &str, item: &mut Ite
 
 impl Store for DynamoStore {
     fn get(&self, space: Space, key: &str, now: DateTime<Utc>) -> Result<Option<Record>, StoreError> {
-        Ok(self.handle.block_on(self.read(space, key))?.filter(|r| Self::live(r, now)))
+        Ok(self.handle.block_on(self.read(space, key))?.filter(|r| r.live(now)))
     }
 
     fn put(
@@ -643,7 +639,7 @@ impl Store for DynamoStore {
 
     fn get_many(&self, keys: &[(Space, String)], now: DateTime<Utc>) -> Result<Vec<Option<Record>>, StoreError> {
         let records = self.handle.block_on(self.read_many(keys))?;
-        Ok(records.into_iter().map(|r| r.filter(|r| Self::live(r, now))).collect())
+        Ok(records.into_iter().map(|r| r.filter(|r| r.live(now))).collect())
     }
 
     fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {
@@ -667,7 +663,7 @@ impl Store for DynamoStore {
             };
             tokio::join!(self.read_many(keys), scanned)
         });
-        let records = records?.into_iter().map(|r| r.filter(|r| Self::live(r, now))).collect();
+        let records = records?.into_iter().map(|r| r.filter(|r| r.live(now))).collect();
         Ok(ReadAhead { records, scanned: scanned? })
     }
 

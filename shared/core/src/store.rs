@@ -95,6 +95,35 @@ pub struct Record {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+impl Record {
+    /// The record's version and expiry: what a write's condition is checked against.
+    pub fn stamp(&self) -> Stamp {
+        Stamp { version: self.version, expires_at: self.expires_at }
+    }
+
+    /// True until the record expires.
+    pub fn live(&self, now: DateTime<Utc>) -> bool {
+        self.stamp().live(now)
+    }
+}
+
+/// A stored record's version and expiry, without its document: enough to
+/// decide a conditional write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// The record's version.
+    pub version: u64,
+    /// When the record stops existing, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Stamp {
+    /// True until the record expires.
+    pub fn live(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
 /// The condition a write must meet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
@@ -649,8 +678,8 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
         if let Some(h) = held.iter_mut().find(|h| h.put.space == put.space && h.put.key == put.key) {
             // The held write is the current record: the new write must
             // expect it, and the group keeps the first write's condition.
-            let current = Record { value: Document::default(), version: h.version, expires_at: h.put.expires_at };
-            next_version(put.space, &put.key, Some(&current), put.expect, put.now)?;
+            let current = Stamp { version: h.version, expires_at: h.put.expires_at };
+            next_version(put.space, &put.key, Some(current), put.expect, put.now)?;
             h.put.value = put.value;
             h.put.expires_at = put.expires_at;
             return Ok(h.version);
@@ -690,10 +719,10 @@ impl<'a, S: Store + ?Sized> Cached<'a, S> {
 impl<S: Store + ?Sized> Store for Cached<'_, S> {
     fn get(&self, space: Space, key: &str, now: DateTime<Utc>) -> Result<Option<Record>, StoreError> {
         if let Some(held) = self.held(space, key) {
-            return Ok(Some(held).filter(|r| live(r, now)));
+            return Ok(Some(held).filter(|r| r.live(now)));
         }
         if let Some(known) = self.seen.borrow().get(&(space, key.to_owned())) {
-            return Ok(known.clone().filter(|r| live(r, now)));
+            return Ok(known.clone().filter(|r| r.live(now)));
         }
         let record = self.inner.get(space, key, now)?;
         self.seen.borrow_mut().insert((space, key.to_owned()), record.clone());
@@ -725,7 +754,7 @@ impl<S: Store + ?Sized> Store for Cached<'_, S> {
 
     fn scan(&self, space: Space, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, Record)>, StoreError> {
         if let Some(known) = self.scanned.borrow().get(&(space, prefix.to_owned())) {
-            return Ok(known.iter().filter(|(_, r)| live(r, now)).cloned().collect());
+            return Ok(known.iter().filter(|(_, r)| r.live(now)).cloned().collect());
         }
         self.inner.scan(space, prefix, now)
     }
@@ -749,20 +778,16 @@ impl<S: Store + ?Sized> Store for Cached<'_, S> {
     }
 }
 
-fn live(record: &Record, now: DateTime<Utc>) -> bool {
-    record.expires_at.is_none_or(|t| t > now)
-}
-
 /// Applies `expect` to the current record and returns the next version:
 /// the one rule every store implementation shares.
 pub fn next_version(
     space: Space,
     key: &str,
-    current: Option<&Record>,
+    current: Option<Stamp>,
     expect: Expect,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let current = current.filter(|r| live(r, now));
+    let current = current.filter(|r| r.live(now));
     let ok = match (expect, current) {
         (Expect::Any, _) | (Expect::Absent, None) => true,
         (Expect::Version(v), Some(r)) => r.version == v,
@@ -776,7 +801,7 @@ pub fn next_version(
 
 impl Store for MemoryStore {
     fn get(&self, space: Space, key: &str, now: DateTime<Utc>) -> Result<Option<Record>, StoreError> {
-        Ok(self.lock()?.get(&(space, key.to_owned())).filter(|r| live(r, now)).cloned())
+        Ok(self.lock()?.get(&(space, key.to_owned())).filter(|r| r.live(now)).cloned())
     }
 
     fn put(
@@ -790,7 +815,7 @@ impl Store for MemoryStore {
     ) -> Result<u64, StoreError> {
         let mut records = self.lock()?;
         let k = (space, key.to_owned());
-        let version = next_version(space, key, records.get(&k), expect, now)?;
+        let version = next_version(space, key, records.get(&k).map(Record::stamp), expect, now)?;
         records.insert(k, Record { value, version, expires_at });
         Ok(version)
     }
@@ -805,7 +830,15 @@ impl Store for MemoryStore {
         // Every condition first: nothing is written unless all hold.
         let versions = puts
             .iter()
-            .map(|p| next_version(p.space, &p.key, records.get(&(p.space, p.key.clone())), p.expect, p.now))
+            .map(|p| {
+                next_version(
+                    p.space,
+                    &p.key,
+                    records.get(&(p.space, p.key.clone())).map(Record::stamp),
+                    p.expect,
+                    p.now,
+                )
+            })
             .collect::<Result<Vec<u64>, StoreError>>()?;
         for (p, version) in puts.iter().zip(&versions) {
             let record = Record { value: p.value.clone(), version: *version, expires_at: p.expires_at };
@@ -819,7 +852,7 @@ impl Store for MemoryStore {
         Ok(records
             .range((space, prefix.to_owned())..)
             .take_while(|((s, k), _)| *s == space && k.starts_with(prefix))
-            .filter(|(_, r)| live(r, now))
+            .filter(|(_, r)| r.live(now))
             .map(|((_, k), r)| (k.clone(), r.clone()))
             .collect())
     }

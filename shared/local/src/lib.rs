@@ -22,7 +22,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sentinel_core::fault::{Fault, FaultClass};
-use sentinel_core::store::{Document, Expect, Put, Record, Space, Store, StoreError, next_version};
+use sentinel_core::store::{Document, Expect, Put, Record, Space, Stamp, Store, StoreError, next_version};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -51,8 +51,10 @@ fn full_key(space: Space, key: &str) -> String {
     format!("{}\0{key}", space.as_str())
 }
 
-fn live(r: &Stored, now: DateTime<Utc>) -> bool {
-    r.expires_at.is_none_or(|t| t > now)
+impl<V> Stored<V> {
+    fn stamp(&self) -> Stamp {
+        Stamp { version: self.version, expires_at: self.expires_at }
+    }
 }
 
 impl From<Stored> for Record {
@@ -88,7 +90,7 @@ impl FileStore {
         let removed = {
             let mut table = tx.open_table(TABLE).map_err(backend)?;
             let expired = table
-                .extract_if(|_, bytes| serde_json::from_slice::<Stored>(bytes).is_ok_and(|r| !live(&r, now)))
+                .extract_if(|_, bytes| serde_json::from_slice::<Stored>(bytes).is_ok_and(|r| !r.stamp().live(now)))
                 .map_err(backend)?;
             expired.count()
         };
@@ -136,11 +138,11 @@ fn write_in(
             // Only the version and expiry count here: the document is
             // checked as JSON and skipped, not built.
             let s: Stored<serde::de::IgnoredAny> = parse(space, key, bytes.value())?;
-            Some(Record { value: Document::default(), version: s.version, expires_at: s.expires_at })
+            Some(s.stamp())
         }
         None => None,
     };
-    let version = next_version(space, key, current.as_ref(), expect, now)?;
+    let version = next_version(space, key, current, expect, now)?;
     let bytes = serde_json::to_vec(&Stored { value, version, expires_at }).map_err(|source| StoreError::Corrupt {
         space: space.as_str(),
         key: key.to_owned(),
@@ -156,7 +158,7 @@ impl Store for FileStore {
         let table = tx.open_table(TABLE).map_err(backend)?;
         let Some(bytes) = table.get(full_key(space, key).as_str()).map_err(backend)? else { return Ok(None) };
         let stored = parse(space, key, bytes.value())?;
-        Ok(live(&stored, now).then(|| stored.into()))
+        Ok(stored.stamp().live(now).then(|| stored.into()))
     }
 
     fn put(
@@ -198,7 +200,7 @@ impl Store for FileStore {
                 break;
             }
             let stored = parse(space, key, v.value())?;
-            if live(&stored, now) {
+            if stored.stamp().live(now) {
                 out.push((key.to_owned(), stored.into()));
             }
         }
