@@ -69,7 +69,7 @@ struct State {
     rules: Vec<Rule>,
     seen: BTreeMap<String, usize>,
     injected: Vec<String>,
-    /// Every call forwarded and answered: when the request was read, when the answer was written.
+    /// Every call forwarded and answered: when the request was read, when its answer was ready to write.
     timeline: Vec<(String, Instant, Instant)>,
 }
 
@@ -347,21 +347,21 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) {
             fault
         };
         let started = Instant::now();
-        let result = match fault {
-            None => {
-                let answered = forward(&request, upstream).and_then(|r| r.write_to(&mut client, usize::MAX));
-                if let Ok(mut s) = state.lock() {
-                    s.timeline.push((call.clone(), started, Instant::now()));
-                }
-                answered
+        // The call ends when its answer is about to be written, not after:
+        // the function may read the answer and send its next call before
+        // this thread runs again, and that call must not seem to overlap.
+        let relay = |client: &mut TcpStream| {
+            let answer = forward(&request, upstream)?;
+            if let Ok(mut s) = state.lock() {
+                s.timeline.push((call.clone(), started, Instant::now()));
             }
+            answer.write_to(client, usize::MAX)
+        };
+        let result = match fault {
+            None => relay(&mut client),
             Some(Fault::Latency(d)) => {
                 std::thread::sleep(d);
-                let answered = forward(&request, upstream).and_then(|r| r.write_to(&mut client, usize::MAX));
-                if let Ok(mut s) = state.lock() {
-                    s.timeline.push((call.clone(), started, Instant::now()));
-                }
-                answered
+                relay(&mut client)
             }
             Some(Fault::Truncate) => {
                 let _ = forward(&request, upstream).and_then(|r| r.write_to(&mut client, r.body.len() / 2));
