@@ -89,8 +89,11 @@ impl FileStore {
         let tx = self.db.begin_write().map_err(backend)?;
         let removed = {
             let mut table = tx.open_table(TABLE).map_err(backend)?;
+            // Only the expiry counts: each document is checked as JSON and skipped, not built.
             let expired = table
-                .extract_if(|_, bytes| serde_json::from_slice::<Stored>(bytes).is_ok_and(|r| !r.stamp().live(now)))
+                .extract_if(|_, bytes| {
+                    serde_json::from_slice::<Stored<serde::de::IgnoredAny>>(bytes).is_ok_and(|r| !r.stamp().live(now))
+                })
                 .map_err(backend)?;
             expired.count()
         };
