@@ -96,15 +96,8 @@ fn escapes_as_the_api_server_writes_them() {
     assert!(texts[update].contains(r"upd\u0061te") && texts.iter().all(|t| t.contains(r"\u0026limit=500")));
 
     let lines: String = texts.iter().map(|t| format!("{t}\n")).collect();
-    let events: Vec<String> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| format!(r#"{{"id":"3728{i:04}","timestamp":1714557600000,"message":{}}}"#, json!(t)))
-        .collect();
-    let envelope = format!(
-        r#"{{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod/cluster","logStream":"kube-apiserver-audit-0a1b2c","subscriptionFilters":["ingress-sentinel"],"logEvents":[{}]}}"#,
-        events.join(",")
-    );
+    let messages: Vec<(i64, String)> = texts.iter().map(|t| (1_714_557_600_000, t.clone())).collect();
+    let envelope = envelope_of_texts(&messages);
     assert!(envelope.contains(r"\\u0026limit=500") && envelope.contains(r"upd\\u0061te"));
     for (name, d) in [
         ("lines", decode("lines", lines.as_bytes())),

@@ -125,15 +125,24 @@ pub fn envelope_from(owner: &str, log_group: &str, events: &[Value]) -> String {
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map_or(1_714_557_600_000_i64 + i as i64, |t| t.timestamp_millis() + 1000)
     };
-    // CloudWatch Logs' own layout: compact, keys in this order, `logEvents`
-    // last (the decoder's fast split relies on it; other layouts take the
-    // general parser).
-    let log_events: Vec<String> = events
+    let messages: Vec<(i64, String)> = events.iter().enumerate().map(|(i, e)| (stamp(i, e), e.to_string())).collect();
+    layout(owner, log_group, &messages)
+}
+
+/// An envelope of audit events already written as JSON text, each kept byte
+/// for byte (the API server's escapes too), with its log event's timestamp.
+pub fn envelope_of_texts(messages: &[(i64, String)]) -> String {
+    layout("111122223333", "/aws/eks/prod/cluster", messages)
+}
+
+/// CloudWatch Logs' own layout: compact, keys in this order, `logEvents`
+/// last (the decoder's fast split relies on it; other layouts take the
+/// general parser).
+fn layout(owner: &str, log_group: &str, messages: &[(i64, String)]) -> String {
+    let log_events: Vec<String> = messages
         .iter()
         .enumerate()
-        .map(|(i, e)| {
-            format!(r#"{{"id":"3728{i:04}","timestamp":{},"message":{}}}"#, stamp(i, e), json!(e.to_string()))
-        })
+        .map(|(i, (stamp, text))| format!(r#"{{"id":"3728{i:04}","timestamp":{stamp},"message":{}}}"#, json!(text)))
         .collect();
     format!(
         r#"{{"messageType":"DATA_MESSAGE","owner":{},"logGroup":{},"logStream":"kube-apiserver-audit-0a1b2c","subscriptionFilters":["ingress-sentinel"],"logEvents":[{}]}}"#,
